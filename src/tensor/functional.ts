@@ -1,0 +1,78 @@
+/**
+ * Functional ops over Tensors that take several inputs or options (PyTorch's torch.nn.functional).
+ *
+ * @example
+ *   const y = linear(x, w, b);                      // (B, out) = x (B, in) @ w^T (in, out) + b
+ *   const loss = crossEntropy(logits, target, { labelSmoothing: 0.1 });
+ */
+import type { Handle } from './native.js';
+import { Tensor, nativeFn, type Reduction } from './tensor.js';
+
+const f = {
+  linear: nativeFn('linear'), conv2d: nativeFn('conv2d'), layerNorm: nativeFn('layerNorm'), dropout: nativeFn('dropout'),
+  embedding: nativeFn('embedding'), crossEntropy: nativeFn('crossEntropy'), mseLoss: nativeFn('mseLoss'),
+  cat: nativeFn('cat'), stack: nativeFn('stack'), oneHot: nativeFn('oneHot'),
+};
+
+/** x @ weight^T + bias; weight is (out, in) as in PyTorch. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  return new Tensor(f.linear(x.handle, weight.handle, bias?.handle) as Handle);
+}
+
+/** 2-D convolution, NCHW; weight (out, in, kh, kw). */
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, stride: number | [number, number] = 1, padding: number | [number, number] = 0): Tensor {
+  const s = typeof stride === 'number' ? [stride, stride] : stride;
+  const p = typeof padding === 'number' ? [padding, padding] : padding;
+  return new Tensor(f.conv2d(x.handle, weight.handle, bias?.handle, s, p) as Handle);
+}
+
+/** Layer normalization over the trailing `normalizedShape` dims. */
+export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
+  return new Tensor(f.layerNorm(x.handle, [...normalizedShape], weight?.handle, bias?.handle, eps) as Handle);
+}
+
+/** Inverted dropout; identity when `training` is false or p = 0. */
+export function dropout(x: Tensor, p: number, training: boolean): Tensor {
+  return new Tensor(f.dropout(x.handle, p, training && p > 0) as Handle);
+}
+
+/** Rows of `weight` (V, D) picked by int64 `indices` (...): (..., D). */
+export function embedding(weight: Tensor, indices: Tensor): Tensor {
+  return new Tensor(f.embedding(weight.handle, indices.handle) as Handle);
+}
+
+export interface CrossEntropyOptions {
+  /** Per-class weights (C), e.g. inverse frequency for BRSET's 93% grade 0. */
+  weight?: Tensor | null;
+  /** Targets equal to this are ignored (default -100, as PyTorch). */
+  ignoreIndex?: number;
+  /** Label smoothing in [0, 1). */
+  labelSmoothing?: number;
+  reduction?: Reduction;
+}
+
+/** Cross-entropy of logits (N, C) against int64 class targets (N). */
+export function crossEntropy(logits: Tensor, target: Tensor, o: CrossEntropyOptions = {}): Tensor {
+  return new Tensor(f.crossEntropy(logits.handle, target.handle, o.weight?.handle, o.ignoreIndex ?? -100,
+    o.labelSmoothing ?? 0, o.reduction ?? 'mean') as Handle);
+}
+
+/** Mean squared error. */
+export function mseLoss(a: Tensor, b: Tensor, reduction: Reduction = 'mean'): Tensor {
+  return new Tensor(f.mseLoss(a.handle, b.handle, reduction) as Handle);
+}
+
+/** Concatenate along an existing dim (any dim, negative allowed). */
+export function cat(xs: readonly Tensor[], dim = 0): Tensor {
+  return new Tensor(f.cat(xs.map((x) => x.handle), dim) as Handle);
+}
+
+/** Stack along a new dim. */
+export function stack(xs: readonly Tensor[], dim = 0): Tensor {
+  return new Tensor(f.stack(xs.map((x) => x.handle), dim) as Handle);
+}
+
+/** One-hot int64 (..., numClasses) from int64 indices. */
+export function oneHot(indices: Tensor, numClasses: number): Tensor {
+  return new Tensor(f.oneHot(indices.handle, numClasses) as Handle);
+}

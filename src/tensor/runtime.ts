@@ -1,0 +1,49 @@
+/**
+ * Engine-wide settings: seeding, RNG state (for exact resume), threads, CUDA.
+ */
+import { native, type Handle } from './native.js';
+import { Tensor } from './tensor.js';
+
+const fn = <A extends unknown[], R>(name: string) => native[name] as (...a: A) => R;
+
+/** Seeds libtorch's generators (CPU and CUDA). */
+export function manualSeed(seed: number): void {
+  fn<[number], void>('manualSeed')(seed);
+}
+/** The CPU generator's state as bytes (store in checkpoints). */
+export function getRngState(): Uint8Array {
+  const t = new Tensor(fn<[], Handle>('getRngState')());
+  try {
+    return t.toArray() as Uint8Array;
+  } finally {
+    t.dispose();
+  }
+}
+export function setRngState(state: Uint8Array): void {
+  const t = Tensor.from(state, [state.length], 'uint8');
+  try {
+    fn<[Handle], void>('setRngState')(t.handle);
+  } finally {
+    t.dispose();
+  }
+}
+export function setNumThreads(n: number): void {
+  fn<[number], void>('setNumThreads')(n);
+}
+export function getNumThreads(): number {
+  return fn<[], number>('getNumThreads')();
+}
+export function cudaIsAvailable(): boolean {
+  return fn<[], boolean>('cudaIsAvailable')();
+}
+export function cudaDeviceCount(): number {
+  return fn<[], number>('cudaDeviceCount')();
+}
+/** Waits for queued CUDA work (no-op without CUDA); use before timing. */
+export function cudaSynchronize(): void {
+  fn<[], void>('cudaSynchronize')();
+}
+/** libtorch version the addon was built against, e.g. "1.13.0". */
+export function torchVersion(): string {
+  return fn<[], string>('version')();
+}
