@@ -4,3 +4,4 @@ export { tidy, keep, disposeAll, liveTensors, noGrad, isGradEnabled } from './sc
 export * from './functional.js';
 export { AdamW, clipGradNorm, zeroGrad, type ParamGroup, type AdamWOptions } from './optim.js';
 export * from './runtime.js';
+export { gradcheck, type GradcheckResult } from './gradcheck.js';

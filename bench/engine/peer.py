@@ -1,0 +1,73 @@
+"""Python peer for bench/engine: the same work with numpy (OpenBLAS ceiling) and PyTorch.
+
+Prints one JSON object on stdout. Run by bench/engine/run.ts with Debian's python3-torch.
+usage: peer.py <threads> <device> <dtype> <warmup> <iters>
+"""
+import json, sys, time
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+threads, device, dtype_name, warmup, iters = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+torch.set_num_threads(threads)
+dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype_name]
+out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+
+def sync():
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+def timeit(fn, warm, n):
+    for _ in range(warm):
+        fn()
+    sync()
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter(); fn(); sync(); ts.append(time.perf_counter() - t0)
+    ts.sort()
+    return ts[len(ts) // 2]
+
+if device == "cpu":
+    for n in (1024, 2048):
+        a = np.random.rand(n, n).astype(np.float32); b = np.random.rand(n, n).astype(np.float32)
+        out[f"numpy_matmul_{n}"] = timeit(lambda: a @ b, 2, 5)
+for n in (1024, 2048):
+    a = torch.rand(n, n, device=device, dtype=dtype); b = torch.rand(n, n, device=device, dtype=dtype)
+    out[f"torch_matmul_{n}"] = timeit(lambda: a @ b, 2, 10)
+
+# One pre-norm transformer block (ViT-S: width 384, 6 heads, MLP 1536), seq 197, batch 32, AdamW.
+D, H, T, B = 384, 6, 197, 32
+torch.manual_seed(0)
+def P(*shape, scale=0.02):
+    return (torch.randn(*shape, device=device) * scale).to(dtype).requires_grad_()
+ln1w, ln1b = torch.ones(D, device=device, dtype=dtype, requires_grad=True), torch.zeros(D, device=device, dtype=dtype, requires_grad=True)
+ln2w, ln2b = torch.ones(D, device=device, dtype=dtype, requires_grad=True), torch.zeros(D, device=device, dtype=dtype, requires_grad=True)
+qkvw, qkvb = P(3 * D, D), torch.zeros(3 * D, device=device, dtype=dtype, requires_grad=True)
+projw, projb = P(D, D), torch.zeros(D, device=device, dtype=dtype, requires_grad=True)
+fc1w, fc1b = P(4 * D, D), torch.zeros(4 * D, device=device, dtype=dtype, requires_grad=True)
+fc2w, fc2b = P(D, 4 * D), torch.zeros(D, device=device, dtype=dtype, requires_grad=True)
+params = [ln1w, ln1b, ln2w, ln2b, qkvw, qkvb, projw, projb, fc1w, fc1b, fc2w, fc2b]
+opt = torch.optim.AdamW([{"params": [qkvw, projw, fc1w, fc2w], "weight_decay": 0.05},
+                         {"params": [ln1w, ln1b, ln2w, ln2b, qkvb, projb, fc1b, fc2b], "weight_decay": 0.0}], lr=1e-4)
+x = torch.randn(B, T, D, device=device).to(dtype)
+
+def block(x):
+    h = F.layer_norm(x, (D,), ln1w, ln1b, 1e-6)
+    qkv = F.linear(h, qkvw, qkvb).reshape(B, T, 3, H, D // H).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    att = (q @ k.transpose(-2, -1)) * (1.0 / (D // H) ** 0.5)
+    att = att.softmax(dim=-1)
+    y = (att @ v).transpose(1, 2).reshape(B, T, D)
+    x = x + F.linear(y, projw, projb)
+    h = F.layer_norm(x, (D,), ln2w, ln2b, 1e-6)
+    return x + F.linear(F.gelu(F.linear(h, fc1w, fc1b)), fc2w, fc2b)
+
+def train_step():
+    loss = block(x).float().pow(2).mean()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+
+out["torch_block_step"] = timeit(train_step, warmup, iters)
+print(json.dumps(out))
