@@ -1,0 +1,70 @@
+/**
+ * DR grading losses (ICDR and SDRG, 5 classes each): cross-entropy with optional class weights and
+ * label smoothing, ignoring unknown grades (-100). BRSET is ~93% grade 0, hence the helper for
+ * inverse-frequency class weights computed from the TRAINING labels only.
+ *
+ * @example
+ *   const w = inverseFrequencyWeights(trainIcdr, 5);          // mean 1 over present classes
+ *   const loss = gradeCrossEntropy(out.icdrLogits, batch.icdr, { classWeights: w, labelSmoothing: 0.1 });
+ */
+import { Tensor, crossEntropy, type Device } from '../tensor/index.js';
+import { IGNORE_INDEX } from './reconstruction.js';
+
+export interface GradeLossOptions {
+  /** Per-class weights (C), e.g. from inverseFrequencyWeights; null = unweighted. */
+  classWeights?: readonly number[] | null;
+  /** Label smoothing in [0, 1). */
+  labelSmoothing?: number;
+}
+
+/**
+ * Cross-entropy of (B, C) logits against (B) int64 grades, -100 ignored. With class weights the
+ * mean is PyTorch's weighted mean (sum w_y * l / sum w_y). Null when every grade is unknown.
+ * @example gradeCrossEntropy(logits, Tensor.from([0, 2, -100], [3], 'int64')) // 0-d
+ */
+export function gradeCrossEntropy(logits: Tensor, labels: Tensor, o: GradeLossOptions = {}): Tensor | null {
+  if (logits.ndim !== 2 || labels.ndim !== 1 || logits.shape[0] !== labels.shape[0]) {
+    throw new Error(`gradeCrossEntropy: logits [${logits.shape.join(', ')}] must be (B, C) over labels [${labels.shape.join(', ')}] (B)`);
+  }
+  const c = logits.shape[1] as number;
+  const smoothing = o.labelSmoothing ?? 0;
+  if (!(smoothing >= 0 && smoothing < 1)) throw new Error(`gradeCrossEntropy: labelSmoothing must be in [0, 1), got ${smoothing}`);
+  if (labels.ne(IGNORE_INDEX).sum().item() === 0) return null;
+  let weight: Tensor | null = null;
+  if (o.classWeights != null) {
+    if (o.classWeights.length !== c) {
+      throw new Error(`gradeCrossEntropy: ${o.classWeights.length} class weights for ${c} classes`);
+    }
+    const w64 = Tensor.from(Float64Array.from(o.classWeights), [c], 'float64'); // (C)
+    if (logits.dtype === 'float64' && logits.device === 'cpu') weight = w64;
+    else {
+      weight = w64.to(logits.device as Device, logits.dtype);
+      w64.dispose();
+    }
+  }
+  return crossEntropy(logits, labels, { weight, ignoreIndex: IGNORE_INDEX, labelSmoothing: smoothing });
+}
+
+/**
+ * Inverse-frequency class weights from training labels: w_c proportional to 1 / count_c,
+ * normalized so that the mean over the classes present is 1. Classes absent from the labels get
+ * weight 0 (they never occur as a target); labels < 0 (unknown) are skipped.
+ * @example inverseFrequencyWeights([0, 0, 0, 1], 2) // [0.5, 1.5]
+ */
+export function inverseFrequencyWeights(labels: ArrayLike<number | bigint>, numClasses: number): number[] {
+  if (!Number.isInteger(numClasses) || numClasses < 1) throw new Error(`inverseFrequencyWeights: numClasses must be a positive integer, got ${numClasses}`);
+  const counts = new Array<number>(numClasses).fill(0);
+  for (let i = 0; i < labels.length; i++) {
+    const y = Number(labels[i]);
+    if (y < 0) continue;
+    if (!Number.isInteger(y) || y >= numClasses) {
+      throw new Error(`inverseFrequencyWeights: label ${y} at index ${i} is outside 0..${numClasses - 1}`);
+    }
+    counts[y] = (counts[y] as number) + 1;
+  }
+  const present = counts.filter((n) => n > 0).length;
+  if (present === 0) throw new Error('inverseFrequencyWeights: no known labels (all are < 0)');
+  const raw = counts.map((n) => (n > 0 ? 1 / n : 0));
+  const mean = raw.reduce((s, w) => s + w, 0) / present;
+  return raw.map((w) => w / mean);
+}

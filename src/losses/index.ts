@@ -1,0 +1,8 @@
+/** Losses: pure functions of model outputs and batches -> scalar tensors, summed by one Objective. */
+export { infoNce, sameNoteMask, contrastiveLosses, CONTRASTIVE_PAIRS, LOGIT_SCALE_MAX, type ContrastivePart } from './contrastive.js';
+export { maskedPatchMse, mlmCrossEntropy, IGNORE_INDEX } from './reconstruction.js';
+export { gradeCrossEntropy, inverseFrequencyWeights, type GradeLossOptions } from './classification.js';
+export {
+  Objective, resolveObjectiveConfig, LOSS_PARTS, DEFAULT_OBJECTIVE_CONFIG,
+  type LossPart, type LossWeights, type ObjectiveConfig, type ObjectiveConfigInput, type ObjectiveResult,
+} from './objective.js';

@@ -1,0 +1,162 @@
+/**
+ * The training objective: a weighted sum of named loss parts, each a pure function of
+ * (ModelOutput, Batch). A part with weight 0 is not computed; a part whose inputs the model or the
+ * batch does not provide (null embeddings, no MAE branch, all grades unknown) is skipped for that
+ * batch. Parts are logged unweighted, as plain numbers.
+ *
+ * @example
+ *   const objective = new Objective({ weights: { mae: 0 }, labelSmoothing: 0.1 });
+ *   const out = model.forward(batch, objective.forwardOptions(true, { maeMaskRatio: 0.75, mlmProb: 0.15 }));
+ *   const { total, parts } = objective.compute(out, batch); // parts: { imageText: 2.07, icdr: 1.6, ... }
+ *   total.backward();
+ */
+import { Tensor } from '../tensor/index.js';
+import type { Batch, ForwardOptions, ModelOutput } from '../models/types.js';
+import { contrastiveLosses, type ContrastivePart } from './contrastive.js';
+import { maskedPatchMse, mlmCrossEntropy } from './reconstruction.js';
+import { gradeCrossEntropy } from './classification.js';
+
+/** Every loss part, in logging order. */
+export const LOSS_PARTS = ['imageText', 'imageTabular', 'textTabular', 'mae', 'mlm', 'icdr', 'sdrg'] as const;
+export type LossPart = (typeof LOSS_PARTS)[number];
+export type LossWeights = Record<LossPart, number>;
+
+export interface ObjectiveConfig {
+  /** Weight of each part in the total; 0 turns the part off (not computed). */
+  weights: LossWeights;
+  /** Label smoothing for the ICDR and SDRG cross-entropies, in [0, 1). */
+  labelSmoothing: number;
+  /** Per-class weights for ICDR (5 numbers, e.g. inverseFrequencyWeights of the training labels); null = none. */
+  icdrClassWeights: number[] | null;
+  /** Same for SDRG. */
+  sdrgClassWeights: number[] | null;
+}
+
+export const DEFAULT_OBJECTIVE_CONFIG: ObjectiveConfig = {
+  weights: { imageText: 1, imageTabular: 1, textTabular: 1, mae: 1, mlm: 1, icdr: 1, sdrg: 1 },
+  labelSmoothing: 0,
+  icdrClassWeights: null,
+  sdrgClassWeights: null,
+};
+
+/** Input form of ObjectiveConfig: every field optional, weights may be partial. */
+export interface ObjectiveConfigInput {
+  weights?: Partial<LossWeights>;
+  labelSmoothing?: number;
+  icdrClassWeights?: number[] | null;
+  sdrgClassWeights?: number[] | null;
+}
+
+function checkKeys(o: object, valid: readonly string[], where: string): void {
+  for (const k of Object.keys(o)) {
+    if (!valid.includes(k)) throw new Error(`${where}: unknown key '${k}' (valid: ${valid.join(', ')})`);
+  }
+}
+
+function classWeights(v: unknown, where: string): number[] | null {
+  if (v === null || v === undefined) return null;
+  if (!Array.isArray(v) || v.length !== 5 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)) {
+    throw new Error(`${where}: expected null or 5 finite non-negative numbers, got ${JSON.stringify(v)}`);
+  }
+  return [...(v as number[])];
+}
+
+/**
+ * Fills defaults and validates; unknown keys are errors that list the valid ones.
+ * @example resolveObjectiveConfig({ weights: { mae: 0 } }).weights.mae // 0
+ */
+export function resolveObjectiveConfig(input: unknown = {}): ObjectiveConfig {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new Error(`objective config: expected an object, got ${JSON.stringify(input)}`);
+  const o = input as Record<string, unknown>;
+  checkKeys(o, Object.keys(DEFAULT_OBJECTIVE_CONFIG), 'objective config');
+  const weights = { ...DEFAULT_OBJECTIVE_CONFIG.weights };
+  if (o['weights'] !== undefined) {
+    const w = o['weights'];
+    if (w === null || typeof w !== 'object' || Array.isArray(w)) throw new Error(`objective config weights: expected an object, got ${JSON.stringify(w)}`);
+    checkKeys(w, LOSS_PARTS, 'objective config weights');
+    for (const [k, v] of Object.entries(w)) {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`objective config weights.${k}: expected a finite number >= 0, got ${JSON.stringify(v)}`);
+      weights[k as LossPart] = v;
+    }
+  }
+  const ls = o['labelSmoothing'] ?? DEFAULT_OBJECTIVE_CONFIG.labelSmoothing;
+  if (typeof ls !== 'number' || !(ls >= 0 && ls < 1)) throw new Error(`objective config labelSmoothing: expected a number in [0, 1), got ${JSON.stringify(ls)}`);
+  return {
+    weights,
+    labelSmoothing: ls,
+    icdrClassWeights: classWeights(o['icdrClassWeights'], 'objective config icdrClassWeights'),
+    sdrgClassWeights: classWeights(o['sdrgClassWeights'], 'objective config sdrgClassWeights'),
+  };
+}
+
+export interface ObjectiveResult {
+  /** 0-d weighted sum of the computed parts (a constant 0 without grad when none was computed). */
+  total: Tensor;
+  /** Unweighted value of each computed part. */
+  parts: Record<string, number>;
+}
+
+export class Objective {
+  readonly config: ObjectiveConfig;
+
+  constructor(config: ObjectiveConfigInput = {}) {
+    this.config = resolveObjectiveConfig(config);
+  }
+
+  /** Parts with a non-zero weight. */
+  get activeParts(): LossPart[] {
+    return LOSS_PARTS.filter((p) => this.config.weights[p] !== 0);
+  }
+
+  /**
+   * Forward options for this objective: the MAE and MLM branches are switched off (ratio 0)
+   * when their weight is 0, so the model does not compute what no loss reads.
+   * @example objective.forwardOptions(true, { maeMaskRatio: 0.75, mlmProb: 0.15 })
+   */
+  forwardOptions(training: boolean, r: { maeMaskRatio: number; mlmProb: number }): ForwardOptions {
+    return {
+      training,
+      maeMaskRatio: this.config.weights.mae === 0 ? 0 : r.maeMaskRatio,
+      mlmProb: this.config.weights.mlm === 0 ? 0 : r.mlmProb,
+    };
+  }
+
+  /**
+   * Computes every active part the output supports and their weighted sum.
+   * Call inside a tidy scope: intermediates are released with it.
+   */
+  compute(out: ModelOutput, batch: Batch): ObjectiveResult {
+    const w = this.config.weights;
+    const terms: [LossPart, Tensor][] = [];
+    const on = new Set<ContrastivePart>(['imageText', 'imageTabular', 'textTabular'].filter((p) => w[p as LossPart] !== 0) as ContrastivePart[]);
+    if (on.size > 0) {
+      for (const [name, t] of Object.entries(contrastiveLosses(out, batch, on))) terms.push([name as LossPart, t]);
+    }
+    if (w.mae !== 0 && out.mae !== null) {
+      const t = maskedPatchMse(out.mae);
+      if (t !== null) terms.push(['mae', t]);
+    }
+    if (w.mlm !== 0 && out.mlm !== null) {
+      const t = mlmCrossEntropy(out.mlm);
+      if (t !== null) terms.push(['mlm', t]);
+    }
+    const ls = this.config.labelSmoothing;
+    if (w.icdr !== 0 && out.icdrLogits !== null && batch.icdr !== null) {
+      const t = gradeCrossEntropy(out.icdrLogits, batch.icdr, { classWeights: this.config.icdrClassWeights, labelSmoothing: ls });
+      if (t !== null) terms.push(['icdr', t]);
+    }
+    if (w.sdrg !== 0 && out.sdrgLogits !== null && batch.sdrg !== null) {
+      const t = gradeCrossEntropy(out.sdrgLogits, batch.sdrg, { classWeights: this.config.sdrgClassWeights, labelSmoothing: ls });
+      if (t !== null) terms.push(['sdrg', t]);
+    }
+    terms.sort((x, y) => LOSS_PARTS.indexOf(x[0]) - LOSS_PARTS.indexOf(y[0]));
+    const parts: Record<string, number> = {};
+    let total: Tensor | null = null;
+    for (const [name, t] of terms) {
+      parts[name] = t.item();
+      const weighted = w[name] === 1 ? t : t.mul(w[name]);
+      total = total === null ? weighted : total.add(weighted);
+    }
+    return { total: total ?? Tensor.scalar(0), parts };
+  }
+}

@@ -1,0 +1,100 @@
+// Schedule values, parameter groups, config validation, modality dropout, derived RNG streams, bf16 refusal.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Tensor, tidy, cudaIsAvailable } from '../../src/tensor/index.js';
+import { lrAt, paramGroups, resolveTrainConfig, dropModalities, applyModalityDropout, epochRng, dropoutRng, checkPrecision } from '../../src/train/index.js';
+import { Rng } from '../../src/data/rng.js';
+import { TinyModel, collate, makeSamples } from './tiny-model.js';
+
+const close = (a: number, b: number, tol = 1e-15): void => assert.ok(Math.abs(a - b) <= tol, `${a} != ${b}`);
+
+test('lrAt: warmup then cosine to the floor, at exact points', () => {
+  const o = { lr: 1e-3, warmupSteps: 10, totalSteps: 110, minLrRatio: 0.1 };
+  close(lrAt(0, o), 1e-4); // (0 + 1) / 10
+  close(lrAt(4, o), 5e-4);
+  close(lrAt(9, o), 1e-3); // end of warmup: peak
+  close(lrAt(10, o), 1e-3); // cosine progress 0
+  close(lrAt(35, o), 1e-4 + 0.5 * (1 + Math.SQRT1_2) * 9e-4); // progress 1/4: cos(pi/4)
+  close(lrAt(60, o), 5.5e-4); // half-way: min + (max - min) / 2
+  close(lrAt(110, o), 1e-4);
+  close(lrAt(500, o), 1e-4);
+  close(lrAt(0, { lr: 2, warmupSteps: 0, totalSteps: 4, minLrRatio: 0 }), 2);
+  close(lrAt(2, { lr: 2, warmupSteps: 0, totalSteps: 4, minLrRatio: 0 }), 1);
+  close(lrAt(3, { lr: 2, warmupSteps: 5, totalSteps: 4, minLrRatio: 0 }), 2 * 4 / 5); // warmup longer than the run
+  assert.throws(() => lrAt(-1, o), /step must be an integer >= 0, got -1/);
+  assert.throws(() => lrAt(0, { ...o, minLrRatio: 2 }), /minLrRatio must be in \[0, 1\], got 2/);
+});
+
+test('paramGroups: matrices decay; biases, scales and embeddings do not; frozen left out', () => tidy(() => {
+  const m = new TinyModel(1);
+  m.namedParameters().get('sdrg.head.bias')!.requireGrad(false);
+  const g = paramGroups(m, 0.05);
+  assert.deepEqual(g.decay, ['image.proj.weight', 'text.proj.weight', 'tabular.proj.weight', 'mae.decoder.weight', 'mlm.head.weight', 'icdr.head.weight', 'sdrg.head.weight']);
+  assert.deepEqual(g.noDecay, ['image.proj.bias', 'text.tokenEmbedding', 'text.proj.bias', 'tabular.proj.bias', 'logitScale', 'mae.decoder.bias', 'mlm.head.bias', 'icdr.head.bias']);
+  assert.deepEqual(g.frozen, ['sdrg.head.bias']);
+  assert.deepEqual(g.groups.map((x) => [x.params.length, x.weightDecay]), [[7, 0.05], [8, 0]]);
+  assert.equal(g.params.length, 15);
+}));
+
+test('resolveTrainConfig: defaults, unknown keys and bad values named', () => {
+  const c = resolveTrainConfig({ accumSteps: 2, modalityDropout: { text: 0.3 } });
+  assert.equal(c.accumSteps, 2);
+  assert.deepEqual(c.modalityDropout, { image: 0, text: 0.3, tabular: 0 });
+  assert.throws(() => resolveTrainConfig({ learningRate: 1 }), /train config: unknown key 'learningRate' \(valid: seed, epochs, maxSteps, lr,/);
+  assert.throws(() => resolveTrainConfig({ accumSteps: 0 }), /accumSteps: expected an integer >= 1, got 0/);
+  assert.throws(() => resolveTrainConfig({ modalityDropout: { audio: 0.1 } }), /modalityDropout: unknown key 'audio' \(valid: image, text, tabular\)/);
+  assert.throws(() => resolveTrainConfig({ modalityDropout: { image: 1 } }), /modalityDropout\.image: expected a probability in \[0, 1\), got 1/);
+  assert.throws(() => resolveTrainConfig({ earlyStop: { metric: 'k', mode: 'up', patience: 1 } }), /earlyStop\.mode: expected 'max' or 'min', got "up"/);
+  assert.throws(() => resolveTrainConfig({ precision: 'fp16' }), /precision: expected 'float32' or 'bfloat16', got "fp16"/);
+});
+
+test('dropModalities: seeded, a subset of present, never all absent, rates near p', () => {
+  const b = 2000;
+  const present = new Uint8Array(b * 3).fill(1);
+  for (let i = 0; i < b; i += 4) present[i * 3 + 2] = 0; // every 4th sample has no tabular
+  const p = { image: 0.5, text: 0.3, tabular: 0.6 };
+  const a = dropModalities(present, b, p, new Rng(9));
+  assert.deepEqual(a, dropModalities(present, b, p, new Rng(9)));
+  const kept = [0, 0, 0];
+  for (let i = 0; i < b; i++) {
+    let any = 0;
+    for (let j = 0; j < 3; j++) {
+      assert.ok(a[i * 3 + j]! <= present[i * 3 + j]!, `sample ${i} gained modality ${j}`);
+      any += a[i * 3 + j]!;
+      kept[j]! += a[i * 3 + j]!;
+    }
+    assert.ok(any >= 1, `sample ${i} has no modality`);
+  }
+  // Kept fraction ~ (1 - p) plus the rescue of all-dropped samples (small here): loose bounds.
+  assert.ok(kept[0]! / b > 0.45 && kept[0]! / b < 0.6, `image kept ${kept[0]! / b}`);
+  assert.ok(kept[1]! / b > 0.65 && kept[1]! / b < 0.8, `text kept ${kept[1]! / b}`);
+  assert.throws(() => dropModalities(new Uint8Array(3), 1, p, new Rng(1)), /sample 0 of the batch presents no modality/);
+});
+
+test('applyModalityDropout: null inputs count as absent; p = 0 returns the batch itself', () => tidy(() => {
+  const batch = collate(makeSamples(6, 1));
+  assert.equal(applyModalityDropout(batch, { image: 0, text: 0, tabular: 0 }, new Rng(1)), batch);
+  const noTab = { ...batch, tabular: null };
+  const d = applyModalityDropout(noTab, { image: 0.5, text: 0.5, tabular: 0.5 }, new Rng(2));
+  assert.deepEqual(d.present.shape, [6, 3]);
+  assert.equal(d.present.dtype, 'bool');
+  const f = d.present.toNumbers();
+  for (let i = 0; i < 6; i++) {
+    assert.equal(f[i * 3 + 2], 0);
+    assert.ok(f[i * 3]! + f[i * 3 + 1]! >= 1);
+  }
+}));
+
+test('derived streams: same (seed, index) same draws; different indices differ', () => {
+  assert.equal(epochRng(5, 3).next32(), epochRng(5, 3).next32());
+  assert.notEqual(epochRng(5, 3).next32(), epochRng(5, 4).next32());
+  assert.notEqual(epochRng(5, 3).next32(), dropoutRng(5, 3).next32());
+  assert.notEqual(epochRng(5, 3).next32(), epochRng(6, 3).next32());
+});
+
+test("precision 'bfloat16' is refused on CPU with 'bf16 requires CUDA'", () => tidy(() => {
+  const params = [Tensor.zeros([2]).requireGrad()];
+  checkPrecision('float32', params);
+  if (!cudaIsAvailable()) assert.throws(() => checkPrecision('bfloat16', params), /^Error: bf16 requires CUDA/);
+  else assert.throws(() => checkPrecision('bfloat16', params), /bf16 requires CUDA/); // CPU params on a CUDA machine
+}));
