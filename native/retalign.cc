@@ -11,6 +11,7 @@
 #include <napi.h>
 #include <torch/torch.h>
 #include <torch/version.h>
+#include <ATen/autocast_mode.h>
 
 #include <atomic>
 #include <cstring>
@@ -832,6 +833,36 @@ Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
   GUARD_END
 }
+// setAutocast(device 'cpu'|'cuda', enabled, dtype): mixed precision for the ops that follow
+// (matmuls/linear/conv in the lower precision; reductions, norms and losses in float32), as
+// torch.autocast does. Returns the previous enabled state.
+Napi::Value SetAutocast(const Napi::CallbackInfo& info) {
+  GUARD_BEGIN
+  std::string dev = info[0].As<Napi::String>();
+  bool on = flag(info, 1, false);
+  torch::ScalarType dt = info.Length() > 2 && info[2].IsString() ? dtypeOf(info.Env(), info[2].As<Napi::String>()) : torch::kBFloat16;
+  bool prev;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  c10::DeviceType type = dev == "cuda" ? c10::DeviceType::CUDA : c10::DeviceType::CPU;
+  prev = at::autocast::is_autocast_enabled(type);
+  at::autocast::set_autocast_dtype(type, dt);
+  at::autocast::set_autocast_enabled(type, on);
+#else
+  if (dev == "cuda") {
+    prev = at::autocast::is_enabled();
+    at::autocast::set_autocast_gpu_dtype(dt);
+    at::autocast::set_enabled(on);
+  } else {
+    prev = at::autocast::is_cpu_enabled();
+    at::autocast::set_autocast_cpu_dtype(dt);
+    at::autocast::set_cpu_enabled(on);
+  }
+#endif
+  if (!on) at::autocast::clear_cache();
+  return Napi::Boolean::New(info.Env(), prev);
+  GUARD_END
+}
+
 Napi::Value Version(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." + std::to_string(TORCH_VERSION_PATCH));
 }
@@ -875,7 +906,7 @@ Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   EXPORT("manualSeed", ManualSeed); EXPORT("getRngState", GetRngState); EXPORT("setRngState", SetRngState);
   EXPORT("setNumThreads", SetNumThreads); EXPORT("getNumThreads", GetNumThreads);
   EXPORT("cudaIsAvailable", CudaIsAvailable); EXPORT("cudaDeviceCount", CudaDeviceCount);
-  EXPORT("cudaSynchronize", CudaSynchronize); EXPORT("version", Version);
+  EXPORT("cudaSynchronize", CudaSynchronize); EXPORT("setAutocast", SetAutocast); EXPORT("version", Version);
 #undef EXPORT
   return exports;
 }
