@@ -1,0 +1,41 @@
+/**
+ * The CLIP baseline: the same image and text towers as Kemt with projections and a logit scale,
+ * trained with image-text InfoNCE only. No tabular tower, fusion, heads or reconstruction: those
+ * ModelOutput fields are null. Grading is done by a linear probe outside the model.
+ *
+ * @example
+ *   const clip = buildModel({ ...loadPreset('tiny'), architecture: 'clip' }, { vocabSize: 100, tabularDim: 8 });
+ *   const out = clip.forward(batch, { training: true, maeMaskRatio: 0, mlmProb: 0 }); // imageEmb, textEmb
+ */
+import { tidy, type Tensor } from '../tensor/index.js';
+import type { ModelConfig } from './config.js';
+import { ImageTextTowers, type BuildEnv } from './towers.js';
+import type { Batch, ForwardOptions, ModelOutput } from './types.js';
+
+export class ClipBaseline extends ImageTextTowers {
+  readonly name = 'clip';
+
+  constructor(config: ModelConfig, env: BuildEnv) {
+    super(config, env);
+  }
+
+  /** Image and text embeddings (null where the batch lacks the modality) and the logit scale. */
+  forward(batch: Batch, o: ForwardOptions): ModelOutput {
+    this.train(o.training);
+    return tidy(() => ({
+      imageEmb: batch.images === null ? null : this.imageProj.forward(this.image.cls(batch.images)), // (B, E)
+      textEmb: batch.tokenIds === null ? null : this.textProj.forward(this.text.cls(batch.tokenIds, batch.attentionMask)), // (B, E)
+      tabEmb: null,
+      logitScale: this.logitScale.view([]), // () alias: disposing outputs leaves the parameter alive
+      fused: null,
+      icdrLogits: null,
+      sdrgLogits: null,
+      mae: null,
+      mlm: null,
+    }));
+  }
+
+  encodeTabular(_x: Tensor): Tensor {
+    throw new Error('ClipBaseline has no tabular tower: encodeTabular is only available on Kemt');
+  }
+}
