@@ -1,0 +1,221 @@
+/**
+ * Data preparation for a run: dataset -> records -> split -> notes -> tokenizer, tabular featurizer,
+ * image tensors (preloaded once, un-augmented) -> PreparedItem per exam.
+ *
+ * The preprocessing state (tokenizer vocab, tabular statistics, image settings, note options)
+ * travels with the model in every checkpoint (`Preprocessing`), so eval and serve prepare data
+ * exactly as training did.
+ *
+ * @example
+ *   const data = await prepareData(cfg, runDir, { log: console.log });
+ *   data.items.get('img00001') // PreparedItem
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import type { ExamRecord } from '../data/types.js';
+import { readDataset, type DatasetRead } from '../data/readers/index.js';
+import { loadOrMakeSplit, type SplitFile } from '../data/split.js';
+import { buildNoteWithTemplates, resolveNoteOptions, type NoteOptions, type NoteTruth } from '../data/notes/index.js';
+import { Tokenizer, type TokenizerJSON } from '../data/tokenizer/tokenizer.js';
+import { buildVocab } from '../data/tokenizer/builder.js';
+import { TabularFeaturizer } from '../data/tabular.js';
+import { ImageLoader } from '../data/images/loader.js';
+import { resolveImageConfig, type ImageConfig } from '../data/images/config.js';
+import { synthesize } from '../data/synth/index.js';
+import type { PreparedItem } from './collate.js';
+import type { RunConfig } from './config.js';
+
+export type SplitName = 'train' | 'val' | 'test';
+
+/** Everything needed to turn raw exams into model inputs; saved in checkpoints. */
+export interface Preprocessing {
+  tokenizer: TokenizerJSON;
+  /** Tabular statistics (TabularFeaturizer.toJSON()), or null when the data has no tabular fields. */
+  tabular: unknown;
+  image: ImageConfig;
+  maxTokens: number;
+  notes: Omit<NoteOptions, 'templateSplit'> & { templateHoldout: boolean };
+}
+
+export interface PreparedData {
+  /** Dataset folder actually read (the synthesized one for source = 'synth'). */
+  datasetPath: string;
+  datasetName: string;
+  read: DatasetRead;
+  split: SplitFile;
+  /** imageId -> split. */
+  splitOf: Map<string, SplitName>;
+  records: ExamRecord[];
+  notes: Map<string, string>;
+  tokenizer: Tokenizer;
+  featurizer: TabularFeaturizer | null;
+  pre: Preprocessing;
+  items: Map<string, PreparedItem>;
+  /** Record ids per split, in record order. */
+  ids: Record<SplitName, string[]>;
+}
+
+export interface PrepareOptions {
+  log?: (msg: string) => void;
+  /** Preprocessing from a checkpoint (eval/serve): reuse its tokenizer, featurizer, image settings. */
+  pre?: Preprocessing;
+  /** Override the dataset (e.g. zero-shot evaluation on another set). */
+  source?: string;
+  /** Only prepare these splits' images (others keep image = null). Default: all. */
+  imageSplits?: SplitName[];
+  /** Treat every record as test (a foreign evaluation set, e.g. zero-shot). */
+  allTest?: boolean;
+}
+
+/** Max bytes of preloaded image tensors before we refuse (a hint to lower data.imageSize). */
+const IMAGE_BUDGET_BYTES = 6 * 1024 ** 3;
+
+/** Where a synthetic twin with these settings lives (shared by runs under the same root). */
+export function synthDir(root: string, s: RunConfig['data']['synth'], format: 'brset' | 'deepeyenet' = 'brset'): string {
+  const key = createHash('sha1').update(JSON.stringify({ ...s, format })).digest('hex').slice(0, 10);
+  return join(root, `synth-${format}-${s.prevalence}-${s.patients}p-${s.size}px-${key}`);
+}
+
+/** Synthesizes the twin unless the folder already holds a complete one. */
+export async function ensureSynth(dir: string, s: RunConfig['data']['synth'], format: 'brset' | 'deepeyenet', log: (m: string) => void): Promise<string> {
+  const marker = join(dir, format === 'brset' ? 'labels.csv' : 'DeepEyeNet_test.json');
+  if (existsSync(marker) && existsSync(join(dir, 'ground_truth.json'))) return dir;
+  log(`synthesizing a ${format} twin: ${s.patients} ${format === 'brset' ? 'patients' : 'images'}, ${s.size}px, ${s.prevalence} prevalence -> ${dir}`);
+  mkdirSync(dir, { recursive: true });
+  const t0 = Date.now();
+  const r = await synthesize({ out: dir, patients: s.patients, size: s.size, seed: s.seed, prevalence: s.prevalence, format });
+  log(`  ${r.imagesWritten} images in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return dir;
+}
+
+function loadTruths(dir: string): Map<string, NoteTruth> {
+  const p = join(dir, 'ground_truth.json');
+  const out = new Map<string, NoteTruth>();
+  if (!existsSync(p)) return out;
+  const j = JSON.parse(readFileSync(p, 'utf8')) as { images?: { imageId: string; lesions: NoteTruth['lesions']; quality?: Record<string, number> }[] };
+  for (const t of j.images ?? []) out.set(t.imageId, { lesions: t.lesions, quality: t.quality });
+  return out;
+}
+
+/** Builds the preparation for a run (training) or reuses a checkpoint's (evaluation). */
+export async function prepareData(cfg: RunConfig, runRoot: string, o: PrepareOptions = {}): Promise<PreparedData> {
+  const log = o.log ?? (() => {});
+  const source = o.source ?? cfg.data.source;
+  const datasetPath = source === 'synth'
+    ? await ensureSynth(synthDir(join(runRoot, 'data'), cfg.data.synth), cfg.data.synth, 'brset', log)
+    : resolve(source);
+  if (!existsSync(datasetPath)) throw new Error(`dataset not found: ${datasetPath} (data.source in the run config)`);
+
+  const read = await readDataset(datasetPath, { checkImages: 'sniff' });
+  const skipped = read.report.skipped.length;
+  log(`read ${read.format} dataset ${datasetPath}: ${read.records.length} usable rows` +
+    (skipped > 0 ? `, ${skipped} skipped (${read.report.skipped.slice(0, 3).map((s) => `${s.imageId ?? `row ${s.row}`}: ${s.reason}`).join('; ')}${skipped > 3 ? '; ...' : ''})` : ''));
+  if (read.records.length === 0) throw new Error(`dataset ${datasetPath} has no usable rows`);
+  const records = read.records;
+
+  // Split: reuse the run's split file; paper protocol splits by image (its split method is unknown).
+  let split: SplitFile;
+  if (o.allTest) {
+    const assignment: Record<string, SplitName> = {};
+    for (const r of records) assignment[r.imageId] = 'test';
+    split = { version: 1, mode: 'image', config: { train: 0, val: 0, test: 1, seed: 0 },
+      counts: { train: { images: 0, patients: 0 }, val: { images: 0, patients: 0 }, test: { images: records.length, patients: new Set(records.map((r) => r.patientId)).size } }, assignment };
+  } else {
+    const splitPath = cfg.data.splitFile ? resolve(runRoot, cfg.data.splitFile) : join(runRoot, `split-${cfg.protocol}.json`);
+    split = loadOrMakeSplit(splitPath, records, { ...cfg.split, mode: cfg.protocol === 'paper' ? 'image' : 'patient' }).split;
+  }
+  const splitOf = new Map<string, SplitName>(Object.entries(split.assignment) as [string, SplitName][]);
+  const ids: Record<SplitName, string[]> = { train: [], val: [], test: [] };
+  for (const r of records) ids[splitOf.get(r.imageId) ?? 'test'].push(r.imageId);
+
+  // Notes: built from the record (and the synthetic ground truth) unless the data ships its own.
+  const noteOpts = o.pre?.notes ?? { ...resolveNoteOptions({ includeGrade: cfg.notes.includeGrade, includeFindings: cfg.notes.includeFindings,
+    includePatient: cfg.notes.includePatient, seed: cfg.notes.seed }), templateHoldout: cfg.notes.templateHoldout };
+  const truths = loadTruths(datasetPath);
+  const notes = new Map<string, string>();
+  for (const r of records) {
+    if (r.note !== undefined && r.note.trim() !== '') {
+      notes.set(r.imageId, r.note);
+      continue;
+    }
+    const s = splitOf.get(r.imageId) ?? 'test';
+    const templateSplit = noteOpts.templateHoldout ? (s === 'test' ? 'test' : 'train') : 'all';
+    const { templateHoldout: _h, ...builderOpts } = noteOpts;
+    notes.set(r.imageId, buildNoteWithTemplates(r, { ...builderOpts, templateSplit }, truths.get(r.imageId)).text);
+  }
+
+  // Tokenizer: checkpoint's, else a pretrained vocab, else one built from the training notes.
+  let tokenizer: Tokenizer;
+  if (o.pre) tokenizer = Tokenizer.fromJSON(o.pre.tokenizer);
+  else if (cfg.model.textWeights) tokenizer = Tokenizer.fromVocabFile(join(cfg.model.textWeights, 'vocab.txt'), { maxLength: cfg.data.maxTokens });
+  else {
+    const corpus = ids.train.map((id) => notes.get(id) as string);
+    tokenizer = new Tokenizer(buildVocab(corpus, { size: cfg.data.vocabSize, lowercase: true }), { lowercase: true, maxLength: cfg.data.maxTokens });
+  }
+  const maxTokens = o.pre?.maxTokens ?? cfg.data.maxTokens;
+
+  // Tabular featurizer: fitted on the training split only.
+  let featurizer: TabularFeaturizer | null = null;
+  if (o.pre) featurizer = o.pre.tabular === null ? null : TabularFeaturizer.fromJSON(o.pre.tabular);
+  else if (read.format !== 'deepeyenet') {
+    const train = records.filter((r) => splitOf.get(r.imageId) === 'train');
+    featurizer = TabularFeaturizer.fit(train);
+  }
+  const tabularDim = featurizer?.dim ?? 0;
+
+  const image = o.pre?.image ?? resolveImageConfig({ size: cfg.data.imageSize, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }, 'image config');
+  const pre: Preprocessing = { tokenizer: tokenizer.toJSON(), tabular: featurizer?.toJSON() ?? null, image, maxTokens, notes: noteOpts };
+
+  // Images: decoded once (worker threads), un-augmented; flips happen in collate.
+  const wanted = records.filter((r) => !o.imageSplits || o.imageSplits.includes(splitOf.get(r.imageId) ?? 'test'));
+  const bytes = wanted.length * 3 * image.size * image.size * 4;
+  if (bytes > IMAGE_BUDGET_BYTES) {
+    throw new Error(`preloading ${wanted.length} images at ${image.size}px needs ${(bytes / 1024 ** 3).toFixed(1)} GiB; ` +
+      `lower data.imageSize or use a smaller subset`);
+  }
+  const loader = new ImageLoader({ config: image });
+  const pixels = new Map<string, Float32Array>();
+  const failed: string[] = [];
+  try {
+    const chunk = 64;
+    for (let i = 0; i < wanted.length; i += chunk) {
+      const part = wanted.slice(i, i + chunk);
+      const results = await Promise.allSettled(part.map((r) => loader.load([r.imagePath]).then((xs) => xs[0] as Float32Array)));
+      results.forEach((res, j) => {
+        const r = part[j] as ExamRecord;
+        if (res.status === 'fulfilled') pixels.set(r.imageId, res.value);
+        else failed.push(`${r.imageId}: ${(res.reason as Error).message}`);
+      });
+    }
+  } finally {
+    await loader.close();
+  }
+  if (failed.length > 0) log(`${failed.length} images could not be decoded and are skipped: ${failed.slice(0, 3).join('; ')}${failed.length > 3 ? '; ...' : ''}`);
+
+  // Items (typed arrays only); records whose image failed are dropped from every split.
+  const enc = (text: string): { ids: Int32Array; mask: Uint8Array } => {
+    const e = tokenizer.encodeBatch([text], { maxLength: maxTokens, padding: 'max' });
+    return { ids: e.inputIds, mask: e.attentionMask };
+  };
+  const groupOf = new Map<string, number>();
+  const items = new Map<string, PreparedItem>();
+  for (const r of records) {
+    const wantImage = !o.imageSplits || o.imageSplits.includes(splitOf.get(r.imageId) ?? 'test');
+    const px = pixels.get(r.imageId) ?? null;
+    if (wantImage && px === null) continue;
+    const text = notes.get(r.imageId) as string;
+    if (!groupOf.has(text)) groupOf.set(text, groupOf.size);
+    const t = enc(text);
+    items.set(r.imageId, {
+      imageId: r.imageId, patientId: r.patientId, image: px, tokenIds: t.ids, attention: t.mask,
+      tabular: featurizer && read.format !== 'deepeyenet' ? featurizer.transform(r) : null,
+      icdr: r.labels.icdr ?? -100, sdrg: r.labels.sdrg ?? -100, noteGroup: groupOf.get(text) as number,
+    });
+  }
+  for (const k of ['train', 'val', 'test'] as const) ids[k] = ids[k].filter((id) => items.has(id));
+  log(`prepared ${items.size} exams (train ${ids.train.length}, val ${ids.val.length}, test ${ids.test.length}); ` +
+    `${groupOf.size} distinct notes; vocab ${tokenizer.vocabSize}; tabular width ${tabularDim}; images ${image.size}px`);
+  const datasetName = source === 'synth' ? `synthetic twin (${cfg.data.synth.prevalence}, ${cfg.data.synth.patients} patients)` : datasetPath;
+  return { datasetPath, datasetName, read, split, splitOf, records, notes, tokenizer, featurizer, pre, items, ids };
+}

@@ -1,0 +1,155 @@
+/**
+ * `retalign train`: a run config -> prepared data -> model -> objective -> the training loop.
+ * The checkpoint carries the resolved run config and the preprocessing (tokenizer vocab, tabular
+ * statistics, image settings, note options), so eval and serve need nothing else.
+ *
+ * @example
+ *   await runTraining(loadRunConfig('configs/runs/smoke.json'), { out: 'runs/smoke' });
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { cpus } from 'node:os';
+import type { Rng } from '../data/rng.js';
+import { manualSeed, setNumThreads, getNumThreads } from '../tensor/index.js';
+import { buildModel, loadPreset, loadPretrainedImage, loadPretrainedText, type ModelConfig, type RetalignModel } from '../models/index.js';
+import type { Batch } from '../models/types.js';
+import { Objective, inverseFrequencyWeights } from '../losses/index.js';
+import { train, type BatchSource, type TrainResult } from '../train/index.js';
+import { retrievalMetrics } from '../eval/metrics/retrieval.js';
+import { gradingMetrics, argmaxRows } from '../eval/metrics/grading.js';
+import { collate, type PreparedItem } from './collate.js';
+import type { RunConfig } from './config.js';
+import { prepareData, type PreparedData } from './prepare.js';
+import { predict, tensorScores } from './predict.js';
+
+export interface TrainRunOptions {
+  /** Run folder (checkpoints, metrics.jsonl, split, resolved config). */
+  out: string;
+  /** Folder shared by runs for synthesized data (default: <out>/..). */
+  dataRoot?: string;
+  resume?: boolean;
+  log?: (msg: string) => void;
+  /** Progress bar on a TTY ('auto') or plain lines ('off'). */
+  progress?: 'auto' | 'off';
+}
+
+/** The model config a run uses: the preset, with the run's image size and vocabulary. */
+export function runModelConfig(cfg: RunConfig, vocabSize: number): ModelConfig {
+  const preset = loadPreset(cfg.model.preset);
+  const m: ModelConfig = JSON.parse(JSON.stringify(preset)) as ModelConfig;
+  m.architecture = cfg.model.kind;
+  if (cfg.data.imageSize > 0) m.image.imageSize = cfg.data.imageSize;
+  m.text.vocabSize = vocabSize;
+  if (cfg.data.maxTokens > m.text.maxPositions) {
+    throw new Error(`data.maxTokens=${cfg.data.maxTokens} exceeds the preset's text.maxPositions=${m.text.maxPositions}`);
+  }
+  return m;
+}
+
+/** Shuffled mini-batches of the training items, with seeded horizontal flips. */
+export function trainBatchSource(items: PreparedItem[], cfg: RunConfig, m: ModelConfig, tabularDim: number): BatchSource {
+  const B = Math.min(cfg.train.batchSize, items.length);
+  const per = Math.max(1, Math.floor(items.length / B));
+  return {
+    batchesPerEpoch: per,
+    *batchesForEpoch(_epoch: number, rng: Rng, from: number): Iterable<Batch> {
+      // Order and flips for the whole epoch are drawn up front, so batch k never depends on `from`.
+      const order = rng.shuffle(items.map((_, i) => i));
+      const flips = order.map(() => rng.bernoulli(0.5));
+      for (let k = from; k < per; k++) {
+        const idx = order.slice(k * B, (k + 1) * B);
+        yield collate(idx.map((i) => items[i] as PreparedItem), {
+          imageSize: m.image.imageSize, maxTokens: cfg.data.maxTokens, tabularDim,
+          flip: flips.slice(k * B, (k + 1) * B),
+        });
+      }
+    },
+  };
+}
+
+/** Quick validation numbers for early stopping and the log: t2i R@1 (dup-aware) and ICDR kappa. */
+function validator(model: RetalignModel, val: PreparedItem[], m: ModelConfig, cfg: RunConfig, tabularDim: number) {
+  return (): Record<string, number> => {
+    const p = predict(model, val, { imageSize: m.image.imageSize, maxTokens: cfg.data.maxTokens, tabularDim });
+    const out: Record<string, number> = {};
+    if (p.imageEmb && p.textEmb) {
+      const groups = val.map((v) => v.noteGroup);
+      const r = retrievalMetrics({ queries: p.textEmb, gallery: p.imageEmb, dim: p.dim, target: val.map((_, i) => i), queryGroups: groups, galleryGroups: groups },
+        { ks: [1, 5], score: tensorScores });
+      out['t2i_r1'] = r.strict.recallAt[1] ?? 0;
+      out['t2i_r1_dup'] = r.duplicateAware?.recallAt[1] ?? 0;
+    }
+    if (p.icdrLogits) {
+      const truth = val.map((v) => v.icdr);
+      const g = gradingMetrics(Int32Array.from(truth), argmaxRows(p.icdrLogits, 5), 5);
+      out['icdr_acc'] = g.accuracy;
+      out['icdr_kappa'] = Number.isFinite(g.kappa) ? g.kappa : 0;
+    }
+    return out;
+  };
+}
+
+export interface TrainRunResult {
+  result: TrainResult;
+  data: PreparedData;
+  modelConfig: ModelConfig;
+  out: string;
+}
+
+export async function runTraining(cfg: RunConfig, o: TrainRunOptions): Promise<TrainRunResult> {
+  const log = o.log ?? ((m: string) => console.log(m));
+  const out = resolve(o.out);
+  mkdirSync(out, { recursive: true });
+  const threads = cfg.train.threads > 0 ? cfg.train.threads : Math.max(1, cpus().length);
+  setNumThreads(threads);
+  writeFileSync(join(out, 'run-config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  log(`run ${cfg.name} (${cfg.model.kind}, ${cfg.protocol} protocol, preset ${cfg.model.preset}, ${getNumThreads()} threads) -> ${out}`);
+
+  const dataCfg = cfg.data.imageSize > 0 ? cfg : { ...cfg, data: { ...cfg.data, imageSize: loadPreset(cfg.model.preset).image.imageSize } };
+  const data = await prepareData(dataCfg, o.dataRoot ?? join(out, '..'), { log });
+  // Keep this run's split next to its checkpoints as well (shared split files live in the data root).
+  writeFileSync(join(out, 'split.json'), JSON.stringify(data.split) + '\n');
+  const m = runModelConfig(dataCfg, data.tokenizer.vocabSize);
+  const tabularDim = data.featurizer?.dim ?? 0;
+  manualSeed(cfg.train.seed);
+  const model = buildModel(m, { vocabSize: data.tokenizer.vocabSize, tabularDim: Math.max(tabularDim, 1), specialIds: data.tokenizer });
+  if (cfg.model.imageWeights) log(`image tower from ${cfg.model.imageWeights}: ${JSON.stringify(loadPretrainedImage(model, cfg.model.imageWeights, cfg.model.imageWeights.includes('timm') ? 'timm' : 'hf'))}`);
+  if (cfg.model.textWeights) log(`text tower from ${cfg.model.textWeights}: ${JSON.stringify(loadPretrainedText(model, cfg.model.textWeights))}`);
+
+  const trainItems = data.ids.train.map((id) => data.items.get(id) as PreparedItem);
+  const valItems = data.ids.val.map((id) => data.items.get(id) as PreparedItem);
+  if (trainItems.length < 2) throw new Error(`only ${trainItems.length} training exams: need at least 2`);
+  const w = cfg.loss.weights;
+  const clip = cfg.model.kind === 'clip';
+  const objective = new Objective({
+    weights: clip
+      ? { imageText: w.imageText, imageTabular: 0, textTabular: 0, mae: 0, mlm: 0, icdr: 0, sdrg: 0 }
+      : { ...w, imageTabular: tabularDim > 0 ? w.imageTabular : 0, textTabular: tabularDim > 0 ? w.textTabular : 0 },
+    labelSmoothing: cfg.loss.labelSmoothing,
+    icdrClassWeights: cfg.loss.classWeights && !clip ? inverseFrequencyWeights(trainItems.map((x) => x.icdr), 5) : null,
+    sdrgClassWeights: cfg.loss.classWeights && !clip ? inverseFrequencyWeights(trainItems.map((x) => x.sdrg), 5) : null,
+  });
+  const source = trainBatchSource(trainItems, dataCfg, m, tabularDim);
+  const epochs = Math.ceil(cfg.train.steps * cfg.train.accumSteps / source.batchesPerEpoch);
+  const earlyMetric = clip ? 't2i_r1_dup' : 'icdr_kappa';
+  const t0 = Date.now();
+  const result = await train({
+    model, objective, trainBatches: source,
+    valEval: valItems.length > 0 ? validator(model, valItems, m, dataCfg, tabularDim) : undefined,
+    out,
+    resume: o.resume ?? false,
+    config: {
+      seed: cfg.train.seed, epochs, maxSteps: cfg.train.steps, lr: cfg.train.lr, warmupSteps: cfg.train.warmupSteps,
+      minLrRatio: cfg.train.minLrRatio, weightDecay: cfg.train.weightDecay, clipGradNorm: cfg.train.clipNorm,
+      accumSteps: cfg.train.accumSteps, modalityDropout: clip ? { image: 0, text: 0, tabular: 0 } : cfg.train.modalityDropout,
+      maeMaskRatio: cfg.loss.maeMaskRatio, mlmProb: cfg.loss.mlmProb, evalEvery: valItems.length > 0 ? cfg.train.evalEvery : 0,
+      earlyStop: valItems.length > 0 ? { metric: earlyMetric, mode: 'max', patience: cfg.train.patience } : null,
+      checkpointEvery: cfg.train.evalEvery, logEvery: cfg.train.logEvery,
+      precision: cfg.train.bf16 ? 'bfloat16' : 'float32', progress: o.progress ?? 'auto',
+    },
+    extras: { runConfig: cfg, modelConfig: m, preprocessing: data.pre, dataset: data.datasetName, datasetPath: data.datasetPath },
+  });
+  log(`trained ${result.step} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s; last checkpoint ${result.lastCheckpoint}` +
+    (result.best ? `; best ${result.best.metric}=${result.best.value.toFixed(4)} at step ${result.best.step}` : ''));
+  return { result, data, modelConfig: m, out };
+}
