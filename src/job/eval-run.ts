@@ -172,7 +172,8 @@ export async function runEval(o: EvalRunOptions): Promise<{ result: EvalResult; 
     { main: rawOf(main, test, recs, probe), ablations: Object.keys(ablations).length ? ablations : undefined, val },
     {
       model: cfg.name, kind: cfg.model.kind, protocol,
-      dataset: o.datasetName ?? (foreign ? resolve(o.data as string) : data.datasetName),
+      dataset: o.datasetName ?? (foreign ? resolve(o.data as string)
+        : cfg.data.source === 'synth' ? `synthetic twin (${cfg.data.synth.prevalence}, ${cfg.data.synth.patients} patients)` : data.datasetName),
       split: foreign ? 'all (foreign set)' : `test (${cfg.protocol === 'paper' ? 'image' : 'patient'}-level split)`,
       checkpoint: run.checkpointId, config: cfg.name, seed: cfg.train.seed, wallTimeS: (Date.now() - t0) / 1000,
       gradingSource: isClip ? 'linear probe' : 'heads',
