@@ -4,7 +4,7 @@
  * @example
  *   const batch = collate(items.slice(0, 32), { imageSize: 96, maxTokens: 64, tabularDim: 40 });
  */
-import { Tensor } from '../tensor/index.js';
+import { Tensor, type Device } from '../tensor/index.js';
 import type { Batch } from '../models/types.js';
 
 /** One exam, preprocessed (typed arrays only). */
@@ -34,6 +34,15 @@ export interface CollateOptions {
   use?: { image?: boolean; text?: boolean; tabular?: boolean };
   /** Horizontal flips per item (augmentation), decided by the caller's seeded generator. */
   flip?: boolean[];
+  /** Device of the batch tensors (default cpu). */
+  device?: Device;
+}
+
+function onDevice(t: Tensor | null, device: Device | undefined): Tensor | null {
+  if (t === null || device === undefined || device === 'cpu') return t;
+  const moved = t.to(device);
+  t.dispose();
+  return moved;
 }
 
 function flipRow(dst: Float32Array, src: Float32Array, s: number, offset: number): void {
@@ -104,10 +113,11 @@ export function collate(items: readonly PreparedItem[], o: CollateOptions): Batc
     present[i * 3 + 1] = useText ? 1 : 0;
     present[i * 3 + 2] = useTab ? 1 : 0;
   }
+  const d = o.device;
   return {
-    images, tokenIds, attentionMask, tabular,
-    icdr: grades('icdr'), sdrg: grades('sdrg'),
-    present: Tensor.from(present, [B, 3], 'bool'), // (B, 3)
+    images: onDevice(images, d), tokenIds: onDevice(tokenIds, d), attentionMask: onDevice(attentionMask, d), tabular: onDevice(tabular, d),
+    icdr: onDevice(grades('icdr'), d), sdrg: onDevice(grades('sdrg'), d),
+    present: onDevice(Tensor.from(present, [B, 3], 'bool'), d) as Tensor, // (B, 3)
     noteGroup: Int32Array.from(items, (it) => it.noteGroup),
     size: B,
   };

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { setNumThreads } from '../tensor/index.js';
+import { setNumThreads, cudaIsAvailable, type Device } from '../tensor/index.js';
 import { buildModel, type ModelConfig, type RetalignModel } from '../models/index.js';
 import { readCheckpoint, loadWeights } from '../train/checkpoint.js';
 import { evaluate } from '../eval/evaluate.js';
@@ -134,7 +134,9 @@ export async function runEval(o: EvalRunOptions): Promise<{ result: EvalResult; 
   if (test.length === 0) throw new Error('no test items to evaluate');
   const S = run.modelConfig.image.imageSize;
   const tabularDim = data.featurizer?.dim ?? 0;
-  const co = { imageSize: S, maxTokens: pre.maxTokens, tabularDim };
+  const device = (cfg.train.device.startsWith('cuda') && cudaIsAvailable() ? cfg.train.device : 'cpu') as Device;
+  if (device !== 'cpu') run.model.to(device);
+  const co = { imageSize: S, maxTokens: pre.maxTokens, tabularDim, device };
   log(`evaluating ${run.model.name} (${run.checkpointId}) on ${test.length} test exams, ${protocol} protocol${foreign ? ', zero-shot/foreign data' : ''}`);
   const main = predict(run.model, test, co);
 

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import type { Rng } from '../data/rng.js';
-import { manualSeed, setNumThreads, getNumThreads } from '../tensor/index.js';
+import { manualSeed, setNumThreads, getNumThreads, cudaIsAvailable, type Device } from '../tensor/index.js';
 import { buildModel, loadPreset, loadPretrainedImage, loadPretrainedText, type ModelConfig, type RetalignModel } from '../models/index.js';
 import type { Batch } from '../models/types.js';
 import { Objective, inverseFrequencyWeights } from '../losses/index.js';
@@ -60,7 +60,7 @@ export function trainBatchSource(items: PreparedItem[], cfg: RunConfig, m: Model
         const idx = order.slice(k * B, (k + 1) * B);
         yield collate(idx.map((i) => items[i] as PreparedItem), {
           imageSize: m.image.imageSize, maxTokens: cfg.data.maxTokens, tabularDim,
-          flip: flips.slice(k * B, (k + 1) * B),
+          flip: flips.slice(k * B, (k + 1) * B), device: cfg.train.device as Device,
         });
       }
     },
@@ -70,7 +70,7 @@ export function trainBatchSource(items: PreparedItem[], cfg: RunConfig, m: Model
 /** Quick validation numbers for early stopping and the log: t2i R@1 (dup-aware) and ICDR kappa. */
 function validator(model: RetalignModel, val: PreparedItem[], m: ModelConfig, cfg: RunConfig, tabularDim: number) {
   return (): Record<string, number> => {
-    const p = predict(model, val, { imageSize: m.image.imageSize, maxTokens: cfg.data.maxTokens, tabularDim });
+    const p = predict(model, val, { imageSize: m.image.imageSize, maxTokens: cfg.data.maxTokens, tabularDim, device: cfg.train.device as Device });
     const out: Record<string, number> = {};
     if (p.imageEmb && p.textEmb) {
       const groups = val.map((v) => v.noteGroup);
@@ -116,6 +116,10 @@ export async function runTraining(cfg: RunConfig, o: TrainRunOptions): Promise<T
   if (cfg.model.imageWeights) log(`image tower from ${cfg.model.imageWeights}: ${JSON.stringify(loadPretrainedImage(model, cfg.model.imageWeights, cfg.model.imageWeights.includes('timm') ? 'timm' : 'hf'))}`);
   if (cfg.model.textWeights) log(`text tower from ${cfg.model.textWeights}: ${JSON.stringify(loadPretrainedText(model, cfg.model.textWeights))}`);
 
+  if (cfg.train.device !== 'cpu') {
+    if (!cudaIsAvailable()) throw new Error(`train.device is '${cfg.train.device}' but CUDA is not available in this libtorch build`);
+    model.to(cfg.train.device as Device);
+  }
   const trainItems = data.ids.train.map((id) => data.items.get(id) as PreparedItem);
   const valItems = data.ids.val.map((id) => data.items.get(id) as PreparedItem);
   if (trainItems.length < 2) throw new Error(`only ${trainItems.length} training exams: need at least 2`);

@@ -2,7 +2,7 @@
  * Engine-wide settings: seeding, RNG state (for exact resume), threads, CUDA.
  */
 import { native, type Handle } from './native.js';
-import { Tensor } from './tensor.js';
+import { Tensor, type DType } from './tensor.js';
 
 const fn = <A extends unknown[], R>(name: string) => native[name] as (...a: A) => R;
 
@@ -46,4 +46,12 @@ export function cudaSynchronize(): void {
 /** libtorch version the addon was built against, e.g. "1.13.0". */
 export function torchVersion(): string {
   return fn<[], string>('version')();
+}
+
+/**
+ * Switches libtorch's autocast for a device type on or off (the dtype for lower-precision ops,
+ * default bfloat16); returns the previous on/off state. Use withAutocast in src/train/precision.ts.
+ */
+export function nativeAutocast(device: 'cpu' | 'cuda', enabled: boolean, dtype: DType = 'bfloat16'): boolean {
+  return fn<[string, boolean, string], boolean>('setAutocast')(device, enabled, dtype);
 }

@@ -24,7 +24,7 @@ import { lrAt } from './schedule.js';
 import { paramGroups } from './param-groups.js';
 import { applyModalityDropout } from './modality-dropout.js';
 import { epochRng, dropoutRng } from './streams.js';
-import { checkPrecision } from './precision.js';
+import { autocastDevice, checkPrecision, withAutocast } from './precision.js';
 import { CHECKPOINT_FORMAT, loadWeights, readCheckpoint, saveCheckpoint, type BestState, type LoopPosition } from './checkpoint.js';
 import { MetricsLog, createProgress } from './progress.js';
 
@@ -111,6 +111,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   if (!Number.isInteger(bpe) || bpe < 1) throw new Error(`train: BatchSource.batchesPerEpoch must be an integer >= 1, got ${bpe}`);
   const grouping = paramGroups(model, cfg.weightDecay);
   checkPrecision(cfg.precision, grouping.params);
+  const autocast = autocastDevice(cfg.precision, grouping.params);
   const named = model.namedParameters();
   const opt = new AdamW(grouping.groups, { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps });
   const stepsPerEpoch = Math.ceil(bpe / cfg.accumSteps);
@@ -206,8 +207,8 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     try {
       return tidy(() => {
         const b = applyModalityDropout(batch, cfg.modalityDropout, dropoutRng(cfg.seed, microIndex));
-        const outp = model.forward(b, fwd);
-        const { total, parts } = objective.compute(outp, b);
+        // Forward and losses under autocast (bf16 matmuls); backward outside it, as torch.autocast.
+        const { total, parts } = withAutocast(autocast, () => objective.compute(model.forward(b, fwd), b));
         for (const [k, v] of Object.entries(parts)) if (!Number.isFinite(v)) throw new NonFiniteLossError(pos.step + 1, k, v, lastGood);
         if (Object.keys(parts).length === 0) return null; // nothing to learn from this batch
         const loss = total.item();

@@ -1,24 +1,38 @@
 /**
- * Mixed precision. bf16 training needs autocast (run matmuls/convs in bf16 while parameters,
- * reductions and the optimizer stay in float32). The engine cannot do that today:
- *   - the addon exposes no autocast switch (at::autocast::set_enabled / set_autocast_gpu_dtype);
- *   - the loop cannot cast a model's parameters itself: TrainableModel.forward reads its own
- *     tensors, and `.to('bfloat16')` returns new tensors the model never sees.
- * Faking it (casting only the batch) would fail on the first fp32 x bf16 matmul or silently train
- * in float32, so 'bfloat16' is refused with an explicit error instead. Enabling it needs either an
- * addon `setAutocast(enabled, dtype)` called around forward, or models built with bf16 parameters
- * plus float32 master weights in the loop.
+ * Mixed precision: bf16 autocast, as torch.autocast does it. Inside `withAutocast`, libtorch runs
+ * matmuls, linear layers and convolutions in bfloat16 while parameters, reductions, norms, softmax
+ * and losses stay in float32 (libtorch's own autocast op lists); the backward pass runs outside the
+ * scope, and AdamW updates the float32 parameters. Works on CUDA (the intended use) and on CPUs
+ * (libtorch's CPU autocast; fast only where the CPU has bf16 instructions).
  *
- * @example checkPrecision('float32', params) // ok; checkPrecision('bfloat16', cpuParams) throws 'bf16 requires CUDA ...'
+ * @example
+ *   const device = autocastDevice('bfloat16', params); // 'cuda' | 'cpu' | null
+ *   const out = withAutocast(device, () => model.forward(batch, fwd));
  */
-import { cudaIsAvailable, type Tensor } from '../tensor/index.js';
+import { nativeAutocast, type Tensor } from '../tensor/index.js';
 
+/** Checks the precision setting against where the parameters live; throws with the reason. */
 export function checkPrecision(precision: 'float32' | 'bfloat16', params: readonly Tensor[]): void {
   if (precision === 'float32') return;
-  const onCuda = params.some((p) => p.device.startsWith('cuda'));
-  if (!cudaIsAvailable() || !onCuda) {
-    throw new Error(`bf16 requires CUDA: precision 'bfloat16' is for models on a CUDA device (CUDA available: ${cudaIsAvailable()}, ` +
-      `model parameters on: ${[...new Set(params.map((p) => p.device))].join(', ')}); use precision 'float32' on CPU`);
+  const devices = [...new Set(params.map((p) => p.device.split(':')[0]))];
+  if (devices.length !== 1) throw new Error(`bf16 autocast needs all parameters on one device type, found ${devices.join(', ')}`);
+  const nonF32 = params.find((p) => p.dtype !== 'float32');
+  if (nonF32) throw new Error(`bf16 autocast keeps float32 master weights: found a ${nonF32.dtype} parameter ${nonF32.toString()}`);
+}
+
+/** The device type whose autocast to switch on for this precision, or null for float32. */
+export function autocastDevice(precision: 'float32' | 'bfloat16', params: readonly Tensor[]): 'cpu' | 'cuda' | null {
+  if (precision === 'float32') return null;
+  return params[0]?.device.startsWith('cuda') ? 'cuda' : 'cpu';
+}
+
+/** Runs fn with autocast on for the device (no-op for null); always restores the previous state. */
+export function withAutocast<R>(device: 'cpu' | 'cuda' | null, fn: () => R): R {
+  if (device === null) return fn();
+  const prev = nativeAutocast(device, true, 'bfloat16');
+  try {
+    return fn();
+  } finally {
+    nativeAutocast(device, prev, 'bfloat16');
   }
-  throw new Error("bf16 requires autocast in the engine addon, which this build lacks (see src/train/precision.ts); use precision 'float32'");
 }

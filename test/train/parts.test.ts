@@ -1,8 +1,9 @@
 // Schedule values, parameter groups, config validation, modality dropout, derived RNG streams, bf16 refusal.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Tensor, tidy, cudaIsAvailable } from '../../src/tensor/index.js';
+import { Tensor, tidy, linear } from '../../src/tensor/index.js';
 import { lrAt, paramGroups, resolveTrainConfig, dropModalities, applyModalityDropout, epochRng, dropoutRng, checkPrecision } from '../../src/train/index.js';
+import { autocastDevice, withAutocast } from '../../src/train/precision.js';
 import { Rng } from '../../src/data/rng.js';
 import { TinyModel, collate, makeSamples } from './tiny-model.js';
 
@@ -92,9 +93,16 @@ test('derived streams: same (seed, index) same draws; different indices differ',
   assert.notEqual(epochRng(5, 3).next32(), epochRng(6, 3).next32());
 });
 
-test("precision 'bfloat16' is refused on CPU with 'bf16 requires CUDA'", () => tidy(() => {
-  const params = [Tensor.zeros([2]).requireGrad()];
-  checkPrecision('float32', params);
-  if (!cudaIsAvailable()) assert.throws(() => checkPrecision('bfloat16', params), /^Error: bf16 requires CUDA/);
-  else assert.throws(() => checkPrecision('bfloat16', params), /bf16 requires CUDA/); // CPU params on a CUDA machine
+test("bf16 autocast: linear runs in bfloat16 inside the scope only; checkPrecision guards the weights", () => tidy(() => {
+  const x = Tensor.randn([4, 8]);
+  const w = Tensor.randn([3, 8]).requireGrad();
+  checkPrecision('bfloat16', [w]);
+  assert.equal(autocastDevice('float32', [w]), null);
+  assert.equal(autocastDevice('bfloat16', [w]), 'cpu');
+  const y = withAutocast('cpu', () => linear(x, w));
+  assert.equal(y.dtype, 'bfloat16');
+  assert.equal(linear(x, w).dtype, 'float32', 'autocast is off again after the scope');
+  y.to('float32').sum().backward();
+  assert.equal(w.grad!.dtype, 'float32', 'gradients reach the float32 weights');
+  assert.throws(() => checkPrecision('bfloat16', [Tensor.zeros([2], 'bfloat16').requireGrad()]), /float32 master weights/);
 }));
