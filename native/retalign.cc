@@ -14,6 +14,7 @@
 #include <ATen/autocast_mode.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <optional>
 #include <sstream>
@@ -59,7 +60,9 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
     t = std::move(x);
     g_live++;
     // Tell V8 about CPU memory so the GC safety net runs under memory pressure.
-    if (t.defined() && t.device().is_cpu()) {
+    // Views share their base's storage: counting them again would report memory that does not
+    // exist and make V8 run needless GC passes.
+    if (t.defined() && t.device().is_cpu() && !t.is_view()) {
       bytes = static_cast<int64_t>(t.numel() * t.element_size());
       if (bytes > 0) Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
     }
@@ -184,9 +187,15 @@ torch::TensorOptions opts(const Napi::CallbackInfo& info, size_t dtypeArg, size_
   return o;
 }
 
+// A JS number that holds an integer becomes an integer Scalar (as a Python int literal does), so
+// int64 tensors stay int64 under `t.add(1)`, `clamp`, `where`; any other number is a double.
 torch::Scalar scalar(const Napi::Value& v) {
   if (v.IsBoolean()) return torch::Scalar(v.As<Napi::Boolean>().Value());
-  return torch::Scalar(v.As<Napi::Number>().DoubleValue());
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.007199254740992e15) {
+    return torch::Scalar(static_cast<int64_t>(d));
+  }
+  return torch::Scalar(d);
 }
 
 double num(const Napi::CallbackInfo& info, size_t i, double dflt) {

@@ -202,3 +202,13 @@ test('libtorch errors become JS errors and the process survives', () => tidy(() 
   // still alive:
   assert.equal(T([2]).mul(3).item(), 6);
 }));
+
+test('integer JS numbers keep integer tensors integral; fractional ones promote', () => tidy(() => {
+  const big = Tensor.from(new BigInt64Array([16777217n]));
+  assert.equal(big.add(1).dtype, 'int64');
+  assert.deepEqual(big.add(1).toNumbers(), [16777218]);
+  assert.equal(big.mul(0.5).dtype, 'float32');
+  assert.equal(Tensor.from(new BigInt64Array([-3n, 5n])).clamp(0, 4).dtype, 'int64');
+  assert.equal(where(Tensor.from([true, false]), Tensor.from(new BigInt64Array([1n, 2n])), 0).dtype, 'int64');
+  assert.equal(Tensor.from([1.5]).add(1).dtype, 'float32');
+}));
