@@ -5,8 +5,8 @@ import { runDemo } from '../../job/demo.js';
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('The main job on the embedded default data: synthesize the twin (balanced, real prevalence, DeepEyeNet format),\n' +
-      'train demo-kemt and demo-clip under the paper and the honest protocols, evaluate (in-domain, real prevalence,\n' +
+    .description('The main job on the embedded default data: synthesize the twin (balanced, real prevalence, DeepEyeNet format), ' +
+      'train demo-kemt and demo-clip under the paper and the honest protocols, evaluate (in-domain, real prevalence, ' +
       'zero-shot), write report.md with charts and print the paper-shaped table. Re-running reuses finished runs.')
     .option('-o, --out <dir>', 'output root', 'runs/demo')
     .option('-s, --set <key=value>', 'override a key of every run config (repeatable), e.g. --set train.steps=20',

@@ -5,8 +5,8 @@ import { runEval } from '../../job/eval-run.js';
 export function register(program: Command): void {
   program
     .command('eval')
-    .description('Evaluate a checkpoint: retrieval (strict and duplicate-aware Recall@K, both directions), ICDR/SDRG grading\n' +
-      '(accuracy, macro-F1, quadratic kappa, majority baseline), referable DR (sens/spec/AUC), calibration, subgroups,\n' +
+    .description('Evaluate a checkpoint: retrieval (strict and duplicate-aware Recall@K, both directions), ICDR/SDRG grading ' +
+      '(accuracy, macro-F1, quadratic kappa, majority baseline), referable DR (sens/spec/AUC), calibration, subgroups, ' +
       'modality ablation, bootstrap CIs over patients. Writes metrics.json. Foreign --data is evaluated zero-shot.')
     .requiredOption('--checkpoint <dir>', 'checkpoint folder (run/best, run/last) or a run folder')
     .option('--data <dir>', 'dataset (default: the one the model was trained on; another one = zero-shot)')

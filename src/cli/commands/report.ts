@@ -41,7 +41,7 @@ function trainingLogs(files: string[], results: EvalResult[]): Record<string, Lo
 export function register(program: Command): void {
   program
     .command('report')
-    .description('Write report.md (paper-shaped table, leakage audit paper vs honest, grading with CIs, ablations,\n' +
+    .description('Write report.md (paper-shaped table, leakage audit paper vs honest, grading with CIs, ablations, ' +
       'zero-shot) and PNG charts from the metrics.json files found under the given folders.')
     .requiredOption('--runs <dirs...>', 'run/eval folders or metrics.json files')
     .option('--out <dir>', 'output folder', 'report')

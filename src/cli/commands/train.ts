@@ -7,7 +7,7 @@ import { runTraining } from '../../job/train-run.js';
 export function register(program: Command): void {
   program
     .command('train')
-    .description('Train a model from a run config (configs/runs/*.json): prepares the data (or synthesizes the twin),\n' +
+    .description('Train a model from a run config (configs/runs/*.json): prepares the data (or synthesizes the twin), ' +
       'trains with atomic checkpoints (<out>/last, <out>/best) and logs <out>/metrics.jsonl.')
     .requiredOption('-c, --config <file>', 'run config JSON, e.g. configs/runs/demo-kemt.json')
     .option('-s, --set <key=value>', 'override a config key (repeatable), e.g. --set train.steps=50 --set protocol=paper',
