@@ -32,7 +32,7 @@ export async function buildProgram(): Promise<Command> {
   const program = new Command();
   program
     .name('retalign')
-    .description('Multimodal DR screening research: fundus image + clinical note + patient record in one embedding space,\n' +
+    .description('Multimodal DR screening research: fundus image + clinical note + patient record in one embedding space, ' +
       'ICDR/SDRG grading, text<->image retrieval, honest evaluation, a search-and-grade service.')
     .version(version())
     .showHelpAfterError('(run with --help for usage)')
