@@ -81,7 +81,7 @@ export interface RunConfig {
     seed: number;
     /** 'cpu', 'cuda' or 'cuda:N'. */
     device: string;
-    /** bf16 autocast for forward and losses (float32 master weights); meant for CUDA, works on CPU too. */
+    /** bf16 autocast for forward and losses (float32 master weights); CUDA only. */
     bf16: boolean;
     threads: number;
     /** Log every N steps to metrics.jsonl. */
@@ -205,6 +205,10 @@ function validate(c: RunConfig, where: string): void {
     ['train.lr', c.train.lr], ['train.accumSteps', c.train.accumSteps], ['data.maxTokens', c.data.maxTokens]];
   for (const [k, v] of positive) if (!(v > 0)) throw new Error(`${where}: '${k}' must be > 0, got ${v}`);
   if (c.data.maxTokens < 8) throw new Error(`${where}: 'data.maxTokens' must be >= 8, got ${c.data.maxTokens}`);
+  if (c.train.bf16 && !c.train.device.startsWith('cuda')) {
+    throw new Error(`${where}: 'train.bf16' needs a CUDA device (train.device is '${c.train.device}'): libtorch's CPU autocast ` +
+      `does not cover LayerNorm, so a transformer fails under it`);
+  }
   for (const [k, v] of Object.entries(c.train.modalityDropout)) {
     if (v < 0 || v >= 1) throw new Error(`${where}: 'train.modalityDropout.${k}' must be in [0, 1), got ${v}`);
   }

@@ -138,13 +138,13 @@ export async function runEval(o: EvalRunOptions): Promise<{ result: EvalResult; 
   if (device !== 'cpu') run.model.to(device);
   const co = { imageSize: S, maxTokens: pre.maxTokens, tabularDim, device };
   log(`evaluating ${run.model.name} (${run.checkpointId}) on ${test.length} test exams, ${protocol} protocol${foreign ? ', zero-shot/foreign data' : ''}`);
-  const main = predict(run.model, test, co);
+  const main = await predict(run.model, test, co);
 
   let probe: { icdr: Float32Array; sdrg: Float32Array } | undefined;
   if (isClip && !foreign) {
     // CLIP has no grade heads: a linear probe on frozen training-set image embeddings.
     const train = data.ids.train.map((id) => data.items.get(id) as PreparedItem);
-    const tp = predict(run.model, train, co);
+    const tp = await predict(run.model, train, co);
     if (tp.imageEmb && main.imageEmb) {
       const fit = (k: 'icdr' | 'sdrg'): Float32Array =>
         fitLinearProbe(tp.imageEmb as Float32Array, Int32Array.from(train, (t) => t[k]), tp.dim, 5, { seed: cfg.eval.seed })
@@ -162,13 +162,13 @@ export async function runEval(o: EvalRunOptions): Promise<{ result: EvalResult; 
     ];
     for (const [name, use] of settings) {
       if (use.tabular && tabularDim === 0) continue;
-      ablations[name] = rawOf(predict(run.model, test, { ...co, use }), test, recs);
+      ablations[name] = rawOf(await predict(run.model, test, { ...co, use }), test, recs);
     }
   }
   let val: RawPredictions | undefined;
   if (!isClip && !foreign && data.ids.val.length > 0) {
     const v = data.ids.val.map((id) => data.items.get(id) as PreparedItem);
-    val = rawOf(predict(run.model, v, co), v, recs);
+    val = rawOf(await predict(run.model, v, co), v, recs);
   }
   const result = evaluate(
     { main: rawOf(main, test, recs, probe), ablations: Object.keys(ablations).length ? ablations : undefined, val },

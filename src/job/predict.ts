@@ -3,7 +3,7 @@
  * per-modality embeddings and grade logits/probabilities.
  *
  * @example
- *   const p = predict(model, items, { imageSize: 96, maxTokens: 64, tabularDim: 40 });
+ *   const p = await predict(model, items, { imageSize: 96, maxTokens: 64, tabularDim: 40 });
  *   p.imageEmb // (n x dim) Float32Array, L2-normalized
  */
 import { Tensor, tidy, noGrad } from '../tensor/index.js';
@@ -33,7 +33,7 @@ function concat(parts: Float32Array[]): Float32Array {
 }
 
 /** Forward passes in batches; `o.use` leaves modalities out (ablations). */
-export function predict(model: TrainableModel, items: readonly PreparedItem[], o: CollateOptions & { batchSize?: number }): Predictions {
+export async function predict(model: TrainableModel, items: readonly PreparedItem[], o: CollateOptions & { batchSize?: number }): Promise<Predictions> {
   const bs = o.batchSize ?? 64;
   const acc: Record<string, Float32Array[]> = { imageEmb: [], textEmb: [], tabEmb: [], icdrLogits: [], sdrgLogits: [], icdrProbs: [], sdrgProbs: [] };
   const present: Record<string, boolean> = {};
@@ -60,6 +60,8 @@ export function predict(model: TrainableModel, items: readonly PreparedItem[], o
     } finally {
       disposeBatch(batch);
     }
+    // Let V8 release ArrayBuffer backing stores between batches (see src/train/loop.ts).
+    await new Promise((r) => setImmediate(r));
   }
   const get = (k: string): Float32Array | null => (present[k] ? concat(acc[k] as Float32Array[]) : null);
   return {

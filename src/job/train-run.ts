@@ -69,8 +69,8 @@ export function trainBatchSource(items: PreparedItem[], cfg: RunConfig, m: Model
 
 /** Quick validation numbers for early stopping and the log: t2i R@1 (dup-aware) and ICDR kappa. */
 function validator(model: RetalignModel, val: PreparedItem[], m: ModelConfig, cfg: RunConfig, tabularDim: number) {
-  return (): Record<string, number> => {
-    const p = predict(model, val, { imageSize: m.image.imageSize, maxTokens: cfg.data.maxTokens, tabularDim, device: cfg.train.device as Device });
+  return async (): Promise<Record<string, number>> => {
+    const p = await predict(model, val, { imageSize: m.image.imageSize, maxTokens: cfg.data.maxTokens, tabularDim, device: cfg.train.device as Device });
     const out: Record<string, number> = {};
     if (p.imageEmb && p.textEmb) {
       const groups = val.map((v) => v.noteGroup);

@@ -2,8 +2,10 @@
  * Mixed precision: bf16 autocast, as torch.autocast does it. Inside `withAutocast`, libtorch runs
  * matmuls, linear layers and convolutions in bfloat16 while parameters, reductions, norms, softmax
  * and losses stay in float32 (libtorch's own autocast op lists); the backward pass runs outside the
- * scope, and AdamW updates the float32 parameters. Works on CUDA (the intended use) and on CPUs
- * (libtorch's CPU autocast; fast only where the CPU has bf16 instructions).
+ * scope, and AdamW updates the float32 parameters. Meant for CUDA. libtorch's CPU autocast exists
+ * (the unit tests use it on a plain MLP), but in libtorch 1.13 it does not cast LayerNorm inputs, so
+ * a transformer fails there ("expected scalar type BFloat16 but found Float"): the run config
+ * therefore allows train.bf16 only with a CUDA device.
  *
  * @example
  *   const device = autocastDevice('bfloat16', params); // 'cuda' | 'cpu' | null

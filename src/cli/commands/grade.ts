@@ -36,7 +36,7 @@ export function formatGrade(g: GradeOutput, o: { model: string; checkpointId: st
 export function register(program: Command): void {
   program
     .command('grade')
-    .description('Grade one fundus photo on ICDR and SDRG: probabilities as bars, the referable flag (P(ICDR >= 2) >= 0.5)\n' +
+    .description('Grade one fundus photo on ICDR and SDRG: probabilities as bars, the referable flag (P(ICDR >= 2) >= 0.5) ' +
       'and the calibrated confidence. A note and patient fields join the image in the fusion when given.')
     .argument('<image>', 'fundus photo (JPEG, PNG, WebP or TIFF)')
     .requiredOption('--checkpoint <dir>', 'checkpoint folder (run/best, run/last) or a run folder')

@@ -8,8 +8,8 @@ export function register(program: Command): void {
     .description('Embedding index of a dataset\'s images and notes, for search and the web service.');
   index
     .command('build')
-    .description('Embed every image and note of a dataset with a checkpoint and store them with their metadata (imageId,\n' +
-      'patientId, image path relative to the data folder, note, grades) in a new index folder. Also fits the grade-head\n' +
+    .description('Embed every image and note of a dataset with a checkpoint and store them with their metadata (imageId, ' +
+      'patientId, image path relative to the data folder, note, grades) in a new index folder. Also fits the grade-head ' +
       'temperatures on the training run\'s validation split (calibrated confidence) and writes <out>/serve.json.')
     .requiredOption('--checkpoint <dir>', 'checkpoint folder (run/best, run/last) or a run folder')
     .option('--data <dir>', 'dataset to index (default: the one the model was trained on)')

@@ -8,7 +8,7 @@ import { readSidecar } from '../../serve/sidecar.js';
 export function register(program: Command): void {
   program
     .command('search')
-    .description('Text -> image retrieval over an index: embeds the query with the index\'s model and prints the k\n' +
+    .description('Text -> image retrieval over an index: embeds the query with the index\'s model and prints the k ' +
       'closest case images (rank, cosine score, imageId, grades, note excerpt).')
     .argument('<query>', 'free text, e.g. "new vessels at the disc"')
     .requiredOption('--index <dir>', 'index folder made by `retalign index build`')

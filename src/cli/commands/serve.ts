@@ -3,7 +3,9 @@
  * and the web page. Listens on 127.0.0.1 unless told otherwise; any other address needs a token.
  */
 import type { Command } from 'commander';
-import { readTokenFile } from '../../serve/auth.js';
+import { cpus } from 'node:os';
+import { setNumThreads } from '../../tensor/index.js';
+import { assertBindable, readTokenFile } from '../../serve/auth.js';
 import { DEFAULT_LIMITS, DEFAULT_RATE_LIMIT } from '../../serve/app.js';
 import { startServer } from '../../serve/server.js';
 
@@ -18,7 +20,7 @@ function int(name: string, min: number, max: number): (v: string) => number {
 export function register(program: Command): void {
   program
     .command('serve')
-    .description('Serve the grading and search API (OpenAPI at /openapi.json) and the web page (/). Without --token-file\n' +
+    .description('Serve the grading and search API (OpenAPI at /openapi.json) and the web page (/). Without --token-file ' +
       'the server only listens on a loopback address; with one, every API call needs "Authorization: Bearer <token>".')
     .requiredOption('--checkpoint <dir>', 'checkpoint folder (run/best, run/last) or a run folder')
     .requiredOption('--index <dir>', 'index folder made by `retalign index build` from the same checkpoint')
@@ -29,9 +31,13 @@ export function register(program: Command): void {
     .option('--max-upload-mb <n>', 'largest uploaded image file, MiB', int('--max-upload-mb', 1, 1024), DEFAULT_LIMITS.maxUploadBytes / 1024 / 1024)
     .option('--max-queue <n>', 'inference jobs allowed to wait (503 beyond)', int('--max-queue', 0, 100000), 64)
     .option('--concurrency <n>', 'inference jobs at once (libtorch already uses every core for one)', int('--concurrency', 1, 64), 1)
+    .option('--threads <n>', 'libtorch threads (default: every core; on a machine shared with other work, 1 is often faster)',
+      int('--threads', 1, 1024), Math.max(1, cpus().length))
     .option('--rate-limit <n>', 'requests per minute per client (0 = off)', int('--rate-limit', 0, 1_000_000), DEFAULT_RATE_LIMIT.perMinute)
-    .action(async (o: { checkpoint: string; index: string; host: string; port: number; tokenFile?: string; data?: string; maxUploadMb: number; maxQueue: number; concurrency: number; rateLimit: number }) => {
+    .action(async (o: { checkpoint: string; index: string; host: string; port: number; tokenFile?: string; data?: string; maxUploadMb: number; maxQueue: number; concurrency: number; threads: number; rateLimit: number }) => {
       const token = o.tokenFile === undefined ? null : readTokenFile(o.tokenFile);
+      assertBindable(o.host, token); // before loading anything
+      setNumThreads(o.threads);
       const s = await startServer({
         checkpoint: o.checkpoint, index: o.index, data: o.data, host: o.host, port: o.port, token,
         maxUploadBytes: o.maxUploadMb * 1024 * 1024, maxQueue: o.maxQueue, concurrency: o.concurrency,

@@ -1,0 +1,199 @@
+/**
+ * Serve benchmark: HTTP latency of POST /v1/grade (a 512 px JPEG plus a note, heatmap on) and
+ * POST /v1/search/text at 1, 8 and 32 concurrent clients, with autocannon, against a server on
+ * 127.0.0.1 running in a child process (so the load generator never shares the server's event
+ * loop). Each setting sends a fixed number of requests (grade: max(16, 2 x clients); search:
+ * max(100, 10 x clients)) rather than running for a fixed time, so every request of the setting
+ * counts in the percentiles: a timed run would drop the slowest, still-queued ones at the end. The model is the `small` preset, untrained (latency does not depend on the weights), over
+ * a synthetic index of 2000 cases. The inference queue holds 64 jobs, so 32 clients never see a
+ * 503: every non-2xx answer counts as an error, and zero are expected. RSS of the server before
+ * and after the load.
+ * Last line: `serve-grade-p99-ms <p99 of /v1/grade at 8 clients>`.
+ *
+ * Between settings the bench waits for the server's queue to drain (requests still queued when
+ * autocannon stops are dropped by the server once their connection is gone).
+ *
+ * usage: node --import tsx bench/serve/run.ts [--scale 1] [--cases 2000] [--threads N]
+ *   --scale multiplies the request counts; expected: ~30-60 s on 2 cores, a few seconds per setting
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { manualSeed, setNumThreads, getNumThreads, torchVersion } from '../../src/tensor/index.js';
+import { buildModel, loadPreset } from '../../src/models/index.js';
+import { Tokenizer } from '../../src/data/tokenizer/tokenizer.js';
+import { buildVocab } from '../../src/data/tokenizer/builder.js';
+import { resolveImageConfig } from '../../src/data/images/config.js';
+import { resolveNoteOptions } from '../../src/data/notes/builder.js';
+import { Rng } from '../../src/data/rng.js';
+import { EmbeddingIndex, type NewItem } from '../../src/index/index.js';
+import { ServeEngine } from '../../src/serve/engine.js';
+import { buildApp } from '../../src/serve/app.js';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : dflt;
+}
+
+const CHECKPOINT_ID = 'bench-small-untrained';
+const NOTES = [
+  'No diabetic retinopathy. Normal optic disc and macula.',
+  'Few microaneurysms in the posterior pole; mild non-proliferative retinopathy.',
+  'Dot and blot haemorrhages in four quadrants with hard exudates near the macula.',
+  'Venous beading and intraretinal microvascular abnormalities: severe non-proliferative retinopathy.',
+  'New vessels at the disc with pre-retinal haemorrhage: proliferative retinopathy.',
+  'Laser scars in the periphery after panretinal photocoagulation.',
+];
+
+/** The server side: small untrained model + synthetic index, listening on an ephemeral port. */
+async function child(): Promise<void> {
+  setNumThreads(Number(arg('threads', String(Math.max(1, cpus().length)))));
+  manualSeed(0);
+  const preset = loadPreset('small');
+  const corpus = Array.from({ length: 40 }, (_, i) => NOTES[i % NOTES.length] as string);
+  const tokenizer = new Tokenizer(buildVocab(corpus, { size: 400, lowercase: true, minFrequency: 1 }), { lowercase: true, maxLength: 64 });
+  const model = buildModel(preset, { vocabSize: tokenizer.vocabSize, tabularDim: 1, specialIds: tokenizer });
+  const pre = {
+    tokenizer: tokenizer.toJSON(), tabular: null, maxTokens: 64,
+    image: resolveImageConfig({ size: preset.image.imageSize, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }),
+    notes: { ...resolveNoteOptions({}), templateHoldout: false },
+  };
+  const engine = new ServeEngine({ model, pre, checkpointId: CHECKPOINT_ID, name: 'bench/small' });
+  const dir = mkdtempSync(join(tmpdir(), 'retalign-bench-serve-'));
+  const index = EmbeddingIndex.create(join(dir, 'ix'), { checkpointId: CHECKPOINT_ID, modelName: 'bench/small', dim: preset.embedDim, embeddingSpace: 'projection-pre-fusion' });
+  const rng = new Rng(1);
+  const n = Number(arg('cases', '2000'));
+  const items: NewItem[] = [];
+  for (let i = 0; i < n; i++) {
+    const meta = { patientId: `p${i >> 1}`, note: NOTES[i % NOTES.length] as string, icdr: i % 5, sdrg: (i * 3) % 5 };
+    items.push({ id: `case${i}`, kind: 'image', vector: Float32Array.from({ length: preset.embedDim }, () => rng.normal()), meta });
+  }
+  index.add(items);
+  const { app } = await buildApp({ engine, index, dataRoot: null, host: '127.0.0.1', token: null, rateLimit: null, maxQueue: 64, concurrency: 1 });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  console.log(`PORT ${typeof addr === 'object' && addr !== null ? addr.port : 0} THREADS ${getNumThreads()} TORCH ${torchVersion()}`);
+  const stop = (): void => {
+    void app.close().then(() => {
+      index.close();
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', stop);
+  process.stdin.on('end', stop); // the parent went away
+  process.stdin.resume();
+}
+
+interface CannonResult {
+  latency: { p50: number; p99: number; average: number };
+  requests: { average: number; total: number };
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  '2xx': number;
+}
+type Cannon = (o: { url: string; connections: number; amount: number; method: string; headers: Record<string, string>; body: string | Buffer; timeout: number }) => Promise<CannonResult>;
+
+/** A gauge from the server's /metrics. */
+async function gauge(base: string, name: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+  if (m === null) throw new Error(`bench/serve: /metrics has no ${name}`);
+  return Number(m[1]);
+}
+
+/** Waits until the server has no inference job queued or running (at most 120 s). */
+async function drained(base: string): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    if (await gauge(base, 'retalign_inference_queue_depth') === 0 && await gauge(base, 'retalign_inference_running') === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('bench/serve: the server queue did not drain within 120 s');
+}
+
+/** A 512 x 512 synthetic fundus photo (orange disc, pale optic disc, dark surround) as JPEG. */
+async function photo(): Promise<Buffer> {
+  const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="512" height="512"><rect width="512" height="512" fill="#000"/>' +
+    '<circle cx="256" cy="256" r="230" fill="#c8551e"/><circle cx="360" cy="240" r="34" fill="#f2d08a"/>' +
+    '<circle cx="200" cy="270" r="6" fill="#6b0f08"/><circle cx="230" cy="300" r="4" fill="#6b0f08"/></svg>';
+  return sharp(Buffer.from(svg)).jpeg({ quality: 90 }).toBuffer();
+}
+
+function multipartBody(image: Buffer): { body: Buffer; type: string } {
+  const b = '----retalign-bench';
+  const body = Buffer.concat([
+    Buffer.from(`--${b}\r\nContent-Disposition: form-data; name="image"; filename="eye.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`), image,
+    Buffer.from(`\r\n--${b}\r\nContent-Disposition: form-data; name="note"\r\n\r\n${NOTES[2]}\r\n--${b}--\r\n`),
+  ]);
+  return { body, type: `multipart/form-data; boundary=${b}` };
+}
+
+async function parent(): Promise<void> {
+  const scale = Number(arg('scale', '1'));
+  if (!(scale > 0)) throw new Error(`--scale must be a number > 0, got ${arg('scale', '1')}`);
+  const autocannon = createRequire(import.meta.url)('autocannon') as Cannon;
+  const childArgs = ['--serve-child', '--cases', arg('cases', '2000'), '--threads', arg('threads', String(Math.max(1, cpus().length)))];
+  const proc = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...childArgs],
+    { stdio: ['pipe', 'pipe', 'inherit'] });
+  const first = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: proc.stdout });
+    rl.once('line', resolve);
+    proc.once('exit', (code) => reject(new Error(`bench/serve: the server exited with code ${code} before listening`)));
+  });
+  const m = /^PORT (\d+) THREADS (\d+) TORCH (\S+)/.exec(first);
+  if (m === null) throw new Error(`bench/serve: unexpected first line from the server: ${first}`);
+  const base = `http://127.0.0.1:${m[1]}`;
+  try {
+    const jpeg = await photo();
+    const grade = multipartBody(jpeg);
+    const targets = [
+      { name: '/v1/grade', method: 'POST', headers: { 'content-type': grade.type }, body: grade.body, amount: (c: number) => Math.max(16, 2 * c) },
+      { name: '/v1/search/text', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: 'new vessels at the disc', k: 10 }),
+        amount: (c: number) => Math.max(100, 10 * c) },
+    ];
+    console.log(`serve bench: small preset (untrained), ${arg('cases', '2000')} indexed cases, libtorch ${m[3]}, ${m[2]} threads, ` +
+      `queue 64, 1 inference job at a time`);
+    for (const t of targets) { // warm-up: first-call allocations, the index matrix
+      for (let i = 0; i < 3; i++) {
+        const r = await fetch(`${base}${t.name}`, { method: t.method, headers: t.headers, body: t.body });
+        if (!r.ok) throw new Error(`bench/serve: warm-up ${t.name} answered ${r.status}: ${await r.text()}`);
+      }
+    }
+    const rss0 = await gauge(base, 'process_resident_memory_bytes');
+    const rows: string[] = [];
+    let gradeP99At8 = NaN;
+    let errorsTotal = 0;
+    for (const t of targets) {
+      for (const connections of [1, 8, 32]) {
+        await drained(base);
+        const amount = Math.max(connections, Math.ceil(t.amount(connections) * scale));
+        const r = await autocannon({ url: `${base}${t.name}`, connections, amount, method: t.method, headers: t.headers, body: t.body, timeout: 60 });
+        const rss = await gauge(base, 'process_resident_memory_bytes');
+        const errors = r.errors + r.timeouts + r.non2xx;
+        errorsTotal += errors;
+        if (t.name === '/v1/grade' && connections === 8) gradeP99At8 = r.latency.p99;
+        rows.push(`${t.name.padEnd(16)} ${String(connections).padStart(7)} ${String(r['2xx']).padStart(8)} ${r.requests.average.toFixed(1).padStart(8)} ` +
+          `${r.latency.p50.toFixed(0).padStart(8)} ${r.latency.p99.toFixed(0).padStart(8)} ${String(errors).padStart(7)} ${(rss / 2 ** 20).toFixed(0).padStart(8)}`);
+      }
+    }
+    const rss1 = await gauge(base, 'process_resident_memory_bytes');
+    console.log(`${'endpoint'.padEnd(16)} ${'clients'.padStart(7)} ${'ok'.padStart(8)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'errors'.padStart(7)} ${'RSS MiB'.padStart(8)}`);
+    for (const row of rows) console.log(row);
+    console.log(`server RSS: ${(rss0 / 2 ** 20).toFixed(0)} MiB before the load, ${(rss1 / 2 ** 20).toFixed(0)} MiB after`);
+    console.log(`errors (including 503 from the queue): ${errorsTotal}${errorsTotal === 0 ? '' : '  <- expected 0'}`);
+    if (errorsTotal > 0) process.exitCode = 1;
+    console.log(`serve-grade-p99-ms ${gradeP99At8.toFixed(0)}`);
+  } finally {
+    proc.stdin.end();
+    proc.kill('SIGTERM');
+  }
+}
+
+if (process.argv.includes('--serve-child')) await child();
+else await parent();

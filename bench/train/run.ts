@@ -1,0 +1,295 @@
+/**
+ * Training benchmark: samples/s of the Kemt model (`small` preset) trained by retalign's own loop
+ * (src/train/loop.ts `train()`) and by the same model and step written in plain PyTorch
+ * (bench/train/peer.py, Debian's python3-torch), in one run, with each process's peak RSS.
+ *
+ * One step: forward (main pass + MAE visible-patch ViT pass + MLM masked-note BERT pass), the
+ * objective's seven loss parts (default weights), backward, gradient-norm clipping, AdamW (decay on
+ * matrices only), zero grad. Both sides use the same model config, batch shapes, thread count and
+ * train settings (the loop's defaults); parameter names, shapes and decay groups are compared and
+ * must be identical. Our step time is the interval between the loop's onStep calls minus the time
+ * spent making the (random) batch; the peer reuses one batch.
+ *
+ * Order: retalign, then Python, then retalign again; our time is the better of our two medians
+ * (the machine is shared: this damps noise from other processes).
+ * Last line: `train-step-ratio <retalign time per step / pytorch time per step>` (target <= 1.15).
+ *
+ * usage: node --import tsx bench/train/run.ts [--steps 5] [--warmup 2] [--threads <cores>] [--batch 32]
+ *          [--device cpu|cuda] [--dtype float32|bfloat16]
+ *        npm run bench:train -- --steps 3          (compiled: dist/bench/train/run.js)
+ *        PYTHON=<python with torch> overrides /usr/bin/python3 (e.g. a CUDA build on the GPU machine).
+ * bfloat16 (CUDA only) = autocast around forward + losses with float32 master weights, on both sides.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  Tensor, manualSeed, setNumThreads, getNumThreads, cudaIsAvailable, cudaSynchronize, torchVersion, liveTensors, type Device,
+} from '../../src/tensor/index.js';
+import { buildModel, loadPreset, Kemt, PROJECT_SPECIAL_IDS, type Batch } from '../../src/models/index.js';
+import { Objective } from '../../src/losses/index.js';
+import { resolveTrainConfig, paramGroups, train, type BatchSource, type TrainConfigInput } from '../../src/train/index.js';
+import { Rng } from '../../src/data/rng.js';
+
+const PRESET = 'small';
+const IMAGE = 96; // must equal the preset's image.imageSize (checked below)
+const TOKENS = 96;
+const VOCAB = 1500;
+const TABULAR = 57;
+
+// ----- options
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return dflt;
+  const v = process.argv[i + 1];
+  if (v === undefined || v.startsWith('--')) throw new Error(`bench/train: --${name} needs a value`);
+  return v;
+}
+function intArg(name: string, dflt: number, min: number): number {
+  const s = arg(name, String(dflt));
+  const v = Number(s);
+  if (!Number.isInteger(v) || v < min) throw new Error(`bench/train: --${name} is '${s}'; expected an integer >= ${min}`);
+  return v;
+}
+const steps = intArg('steps', 5, 1);
+const warmup = intArg('warmup', 2, 0);
+const threads = intArg('threads', Math.max(1, cpus().length), 1);
+const batchSize = intArg('batch', 32, 2);
+const device = arg('device', 'cpu') as Device;
+const dtype = arg('dtype', 'float32');
+const python = process.env['PYTHON'] ?? '/usr/bin/python3';
+if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw new Error(`bench/train: --device is '${device}'; expected cpu or cuda (or cuda:N)`);
+if (dtype !== 'float32' && dtype !== 'bfloat16') throw new Error(`bench/train: --dtype is '${dtype}'; expected float32 or bfloat16`);
+if (dtype === 'bfloat16' && device === 'cpu') {
+  // libtorch/PyTorch 1.13's CPU autocast runs linear in bf16 but then refuses layer_norm on a bf16
+  // input with float32 weights ("expected scalar type BFloat16 but found Float"), on both sides.
+  throw new Error('bench/train: --dtype bfloat16 is for --device cuda; CPU bf16 autocast in libtorch 1.13 cannot run Kemt ' +
+    "(layer_norm: expected scalar type BFloat16 but found Float, in PyTorch too); use --dtype float32 on CPU");
+}
+if (device !== 'cpu' && !cudaIsAvailable()) {
+  throw new Error(`bench/train: --device ${device}, but the retalign addon sees no CUDA (built against a CPU libtorch?); ` +
+    'rebuild it against a CUDA libtorch (node native/build.mjs --force with a CUDA PyTorch or LIBTORCH=<dir>)');
+}
+const loadStart = loadavg();
+
+// ----- the model, the objective and the loop's settings
+const config = loadPreset(PRESET);
+if (config.architecture !== 'kemt') throw new Error(`bench/train: preset ${PRESET} is '${config.architecture}', expected 'kemt'`);
+if (config.image.imageSize !== IMAGE) throw new Error(`bench/train: preset ${PRESET} has image.imageSize ${config.image.imageSize}; the bench uses ${IMAGE}`);
+if (TOKENS > config.text.maxPositions) throw new Error(`bench/train: ${TOKENS} tokens exceed text.maxPositions ${config.text.maxPositions}`);
+const precision = dtype === 'bfloat16' ? 'bfloat16' : 'float32';
+const trainInput: TrainConfigInput = { precision, progress: 'off', logEvery: 1_000_000, epochs: 1 };
+const trainCfg = resolveTrainConfig(trainInput); // the loop's defaults: AdamW 0.9/0.98/1e-6, decay 0.05, clip 1, MAE 0.75, MLM 0.15
+if (Object.values(trainCfg.modalityDropout).some((p) => p !== 0) || trainCfg.accumSteps !== 1) {
+  throw new Error('bench/train: peer.py mirrors a step without modality dropout or gradient accumulation; the loop defaults changed: update peer.py');
+}
+const objective = new Objective(); // default weights (all seven parts at 1), no smoothing, no class weights
+
+setNumThreads(threads);
+manualSeed(0);
+const model = buildModel(config, { vocabSize: VOCAB, tabularDim: TABULAR });
+if (!(model instanceof Kemt)) throw new Error('bench/train: buildModel did not return a Kemt');
+if (device !== 'cpu') model.to(device); // float32 master weights; bf16 is autocast inside the loop
+
+/** Random inputs of the bench's shapes: notes [CLS] ids.. [SEP] [PAD].. of L/2..L tokens; 3/4 distinct notes. */
+function makeBatch(B: number): Batch {
+  const rng = new Rng(1);
+  const L = TOKENS;
+  const { padId, clsId, sepId } = PROJECT_SPECIAL_IDS;
+  const ids = new BigInt64Array(B * L).fill(BigInt(padId));
+  const mask = new BigInt64Array(B * L);
+  for (let i = 0; i < B; i++) {
+    const n = rng.int(L / 2, L);
+    ids[i * L] = BigInt(clsId);
+    for (let j = 1; j < n - 1; j++) ids[i * L + j] = BigInt(rng.int(5, VOCAB - 1));
+    ids[i * L + n - 1] = BigInt(sepId);
+    for (let j = 0; j < n; j++) mask[i * L + j] = 1n;
+  }
+  const grades = (): BigInt64Array => BigInt64Array.from({ length: B }, () => BigInt(rng.int(0, 4)));
+  const groups = Math.max(1, Math.ceil(0.75 * B));
+  const place = (t: Tensor): Tensor => {
+    if (device === 'cpu') return t;
+    const moved = t.to(device);
+    t.dispose();
+    return moved;
+  };
+  return {
+    images: place(Tensor.randn([B, 3, IMAGE, IMAGE])), // (B, 3, S, S)
+    tokenIds: place(Tensor.from(ids, [B, L])), // (B, L)
+    attentionMask: place(Tensor.from(mask, [B, L])), // (B, L)
+    tabular: place(Tensor.randn([B, TABULAR])), // (B, F)
+    icdr: place(Tensor.from(grades(), [B])), // (B)
+    sdrg: place(Tensor.from(grades(), [B])), // (B)
+    present: place(Tensor.ones([B, 3], 'bool')), // (B, 3)
+    noteGroup: Int32Array.from({ length: B }, (_, i) => i % groups),
+    size: B,
+  };
+}
+
+interface LoopRun {
+  median: number;
+  times: number[];
+  firstParts: Record<string, number>;
+  /** Resident memory (MiB) and live tensors after the run (the loop's checkpoint written and removed). */
+  rssAfter: number;
+  liveAfter: number;
+}
+
+/**
+ * `warm + n` steps of the real training loop on fresh random batches (the loop disposes each);
+ * returns the median of the last n step times in seconds (batch making excluded).
+ */
+async function runLoop(warm: number, n: number): Promise<LoopRun> {
+  const total = warm + n;
+  const out = mkdtempSync(join(tmpdir(), 'retalign-bench-train-'));
+  let makeMs = 0;
+  const source: BatchSource = {
+    batchesPerEpoch: total,
+    *batchesForEpoch(_epoch, _rng, from) {
+      for (let k = from; k < total; k++) {
+        const t0 = performance.now();
+        const b = makeBatch(batchSize);
+        makeMs += performance.now() - t0;
+        yield b;
+      }
+    },
+  };
+  const times: number[] = [];
+  let firstParts: Record<string, number> | null = null;
+  let last = performance.now();
+  try {
+    await train({
+      model, objective, trainBatches: source, out, config: { ...trainInput, maxSteps: total },
+      hooks: {
+        onStep: (info) => {
+          cudaSynchronize();
+          const now = performance.now();
+          if (info.step > warm) times.push((now - last - makeMs) / 1000);
+          firstParts ??= info.parts;
+          last = now;
+          makeMs = 0;
+        },
+      },
+    });
+  } finally {
+    rmSync(out, { recursive: true, force: true }); // the loop's final checkpoint and metrics.jsonl
+  }
+  if (times.length !== n || firstParts === null) throw new Error(`bench/train: the loop ran ${times.length} timed steps, expected ${n}`);
+  return { median: median(times), times, firstParts, rssAfter: process.memoryUsage().rss / 2 ** 20, liveAfter: liveTensors() };
+}
+
+/**
+ * This process's peak RSS in KiB: VmHWM on Linux (as peer.py reports its own), else
+ * process.resourceUsage().maxRSS. getrusage's maxrss is avoided because Linux carries a parent's
+ * peak over fork+exec (npm -> node, node -> python would report at least the parent's RSS).
+ */
+function peakRssKiB(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m !== null) return Number(m[1]);
+  } catch {
+    // not Linux: fall through
+  }
+  return process.resourceUsage().maxRSS;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+// ----- run: ours, Python, ours again
+const here = dirname(fileURLToPath(import.meta.url));
+// From source (tsx) peer.py sits beside this file; compiled, this file runs from dist/bench/train.
+const peerPy = [join(here, 'peer.py'), join(here, '..', '..', '..', 'bench', 'train', 'peer.py')].find((p) => existsSync(p));
+if (peerPy === undefined) throw new Error(`bench/train: peer.py not found beside ${here} or in bench/train`);
+const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
+if (probe.status !== 0) {
+  throw new Error(`bench/train: ${python} cannot import torch (${(probe.stderr || String(probe.error)).trim().split('\n').pop()}); ` +
+    "install Debian's python3-torch (apt-get install -y python3-torch) or set PYTHON to a python with torch");
+}
+
+console.error(`bench/train: retalign, run 1 (${warmup} warm-up + ${steps} steps of train()) ...`);
+const ours1 = await runLoop(warmup, steps);
+
+console.error(`bench/train: pytorch peer (${warmup} warm-up + ${steps} steps) ...`);
+const spec = {
+  config, vocab: VOCAB, tabularDim: TABULAR, tokens: TOKENS, batch: batchSize, specialIds: PROJECT_SPECIAL_IDS,
+  threads, device, dtype, warmup, steps, weights: objective.config.weights,
+  train: {
+    lr: trainCfg.lr, weightDecay: trainCfg.weightDecay, beta1: trainCfg.beta1, beta2: trainCfg.beta2, eps: trainCfg.eps,
+    clipGradNorm: trainCfg.clipGradNorm, maeMaskRatio: trainCfg.maeMaskRatio, mlmProb: trainCfg.mlmProb,
+  },
+};
+const r = spawnSync(python, [peerPy, JSON.stringify(spec)], { encoding: 'utf8', maxBuffer: 64 << 20 });
+if (r.status !== 0) throw new Error(`bench/train: the pytorch peer failed (${python} ${peerPy}, exit ${r.status}):\n${r.stderr}`);
+interface PeerResult {
+  torch: string; python: string; threads: number; stepTimes: number[]; maxRssKiB: number; ruMaxRssKiB: number; cudaMaxAllocatedMiB: number | null;
+  params: Record<string, [number[], boolean]>; firstParts: Record<string, number>;
+}
+const py = JSON.parse(r.stdout.trim().split('\n').pop() as string) as PeerResult;
+
+console.error(`bench/train: retalign, run 2 (${warmup} warm-up + ${steps} steps of train()) ...`);
+const ours2 = await runLoop(warmup, steps);
+const loadEnd = loadavg();
+
+// ----- same model? names, shapes and decay groups must be identical
+const grouping = paramGroups(model, trainCfg.weightDecay); // the loop's own grouping
+const decayNames = new Set(grouping.decay);
+const ourParams = new Map([...model.namedParameters()].map(([n, t]) => [n, { shape: t.shape, decay: decayNames.has(n), numel: t.numel }]));
+const problems: string[] = [];
+for (const [n, p] of ourParams) {
+  const q = py.params[n];
+  if (q === undefined) problems.push(`${n} [${p.shape.join(', ')}]: only in retalign`);
+  else if (q[0].join(',') !== p.shape.join(',')) problems.push(`${n}: [${p.shape.join(', ')}] in retalign, [${q[0].join(', ')}] in pytorch`);
+  else if (q[1] !== p.decay) problems.push(`${n}: weight decay ${p.decay} in retalign, ${q[1]} in pytorch`);
+}
+for (const [n, q] of Object.entries(py.params)) if (!ourParams.has(n)) problems.push(`${n} [${q[0].join(', ')}]: only in pytorch`);
+const count = (decay: boolean | null): number => [...ourParams.values()].filter((p) => decay === null || p.decay === decay).reduce((s, p) => s + p.numel, 0);
+const peerCount = Object.values(py.params).reduce((s, [shape]) => s + shape.reduce((a, b) => a * b, 1), 0);
+if (peerCount !== count(null)) problems.push(`parameter count: retalign ${count(null)}, pytorch ${peerCount}`);
+if (model.numParameters() !== count(null)) problems.push(`retalign numParameters ${model.numParameters()} != the sum over namedParameters ${count(null)}`);
+if (problems.length > 0) throw new Error(`bench/train: the pytorch peer is not the same model:\n  ${problems.slice(0, 30).join('\n  ')}`);
+
+// ----- report
+const ourTime = Math.min(ours1.median, ours2.median);
+const pyTime = median(py.stepTimes);
+const ourRssKiB = peakRssKiB();
+const mib = (kib: number): string => (kib / 1024).toFixed(0);
+const fmt = (n: number): string => n.toLocaleString('en-US');
+const ms = (s: number): string => (s * 1e3).toFixed(0);
+const rows: string[][] = [
+  ['retalign (train())', (batchSize / ourTime).toFixed(1), `${ms(ourTime)} (runs: ${ms(ours1.median)}, ${ms(ours2.median)})`, mib(ourRssKiB), fmt(count(null))],
+  ['pytorch (python)', (batchSize / pyTime).toFixed(1), ms(pyTime), mib(py.maxRssKiB), fmt(peerCount)],
+];
+const head = ['side', 'samples/s', 'ms/step (median)', 'peak RSS MiB', 'params'];
+const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
+const line = (cells: string[]): string => '| ' + cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ') + ' |';
+const parts = (p: Record<string, number>): string => Object.entries(p).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ');
+
+console.log(`train bench: preset ${PRESET} (Kemt), batch ${batchSize}, ${IMAGE}x${IMAGE} images, ${TOKENS} tokens, vocab ${VOCAB}, tabular ${TABULAR}; ` +
+  `device ${device}, ${dtype}, threads ${getNumThreads()} (pytorch ${py.threads})`);
+console.log(`libtorch (addon) ${torchVersion()}; pytorch ${py.torch} (${py.python}); load average (1 min) ${loadStart[0]?.toFixed(2)} at start, ` +
+  `${loadEnd[0]?.toFixed(2)} at end, ${cpus().length} cores`);
+console.log(`step: forward (main + MAE ${trainCfg.maeMaskRatio} visible-patch ViT pass + MLM ${trainCfg.mlmProb} masked-note BERT pass), 7 loss parts, ` +
+  `backward, clip ${trainCfg.clipGradNorm}, AdamW (decay ${trainCfg.weightDecay} on ${grouping.decay.length} tensors, 0 on ${grouping.noDecay.length}), zero grad; ` +
+  `${warmup} warm-up, median of ${steps}; order retalign, pytorch, retalign: ours = the better of our two medians`);
+if (dtype === 'bfloat16') {
+  console.log(`bfloat16: autocast around forward + losses on both sides (float32 master weights and AdamW)${device === 'cpu' ? '; on CPU only fast with bf16 instructions' : ''}`);
+}
+console.log(line(head));
+console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+for (const row of rows) console.log(line(row));
+console.log(`peak RSS: each process's own VmHWM (/proc/self/status), not getrusage maxrss (Linux counts the spawning node's RSS in the peer's: ${mib(py.ruMaxRssKiB)} MiB); ` +
+  `retalign RSS after run 1 ${ours1.rssAfter.toFixed(0)} MiB, after run 2 ${ours2.rssAfter.toFixed(0)} MiB (live tensors ${ours1.liveAfter}, ${ours2.liveAfter})`);
+console.log(`params equal: ${fmt(count(null))} in ${ourParams.size} tensors on both sides (decay ${fmt(count(true))}, no decay ${fmt(count(false))}); ` +
+  'names, shapes and decay groups identical');
+if (py.cudaMaxAllocatedMiB !== null) console.log(`pytorch peak CUDA memory allocated: ${py.cudaMaxAllocatedMiB.toFixed(0)} MiB (retalign: not exposed by the addon)`);
+console.log(`step times s: retalign ${ours1.times.map((t) => t.toFixed(2)).join(' ')} | ${ours2.times.map((t) => t.toFixed(2)).join(' ')}; ` +
+  `pytorch ${py.stepTimes.map((t) => t.toFixed(2)).join(' ')}`);
+console.log(`first-step loss parts (random data and weights: same scale expected): retalign ${parts(ours1.firstParts)}`);
+console.log(`                                                                     pytorch  ${parts(py.firstParts)}`);
+console.log(`train-step-ratio ${(ourTime / pyTime).toFixed(3)}`);

@@ -1,0 +1,172 @@
+/**
+ * The HTTP server: a fastify app over a ServeEngine and an EmbeddingIndex.
+ *
+ * Order of checks per request: rate limit (per client address, so token guessing is throttled
+ * too) -> bearer token (when the server has one) -> the route (upload limits, sniffing, field
+ * validation) -> the inference queue. Logs hold only method, route pattern, status and latency:
+ * never notes, patient fields, ids, file names or error messages of client errors.
+ *
+ * @example
+ *   const { app } = await buildApp({ engine, index, dataRoot: '/data/brset', host: '127.0.0.1', token: null });
+ *   await app.listen({ host: '127.0.0.1', port: 8080 });
+ *   // or in tests: await app.inject({ method: 'GET', url: '/healthz' })
+ */
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
+import multipart from '@fastify/multipart';
+import type { EmbeddingIndex } from '../index/index.js';
+import { assertBindable, bearerMatches } from './auth.js';
+import { CaseStore } from './cases.js';
+import type { ServeContext, ServeLimits } from './context.js';
+import type { ServeEngine } from './engine.js';
+import { HttpError } from './errors.js';
+import { ServeMetrics } from './metrics.js';
+import type { RouteDoc } from './openapi.js';
+import { InferenceQueue } from './queue.js';
+import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
+import { registerGrade } from './routes/grade.js';
+import { registerMeta } from './routes/meta.js';
+import { registerSearch } from './routes/search.js';
+import { registerWeb } from './routes/web.js';
+
+export interface ServeOptions {
+  engine: ServeEngine;
+  /** The cases to search; null = grading only (search answers 501). */
+  index: EmbeddingIndex | null;
+  /** Folder the index's image paths are relative to (the sidecar's dataPath); null = no case images. */
+  dataRoot: string | null;
+  /** The address the server will listen on: a non-loopback one requires a token. */
+  host: string;
+  /** Bearer token; when set, every API route requires it (loopback too). */
+  token: string | null;
+  /** Upload limit in bytes (default 20 MiB). */
+  maxUploadBytes?: number;
+  /** Decoded-pixel limit (default 40 MP; never above the model's own limit). */
+  maxPixels?: number;
+  /** Model jobs running at once (default 1) and waiting (default 64). */
+  concurrency?: number;
+  maxQueue?: number;
+  /** Per-client limit (default 120/min, burst 30); null = off (benchmarks). */
+  rateLimit?: RateLimitOptions | null;
+  /** Indexed exams, shown by /v1/info (serve.json counts.images). */
+  caseCount?: number | null;
+  /** fastify's logger option (default false); e.g. { level: 'info', stream } to capture lines. */
+  logger?: FastifyServerOptions['logger'];
+  version?: string;
+}
+
+export interface ServeApp {
+  app: FastifyInstance;
+  queue: InferenceQueue;
+  metrics: ServeMetrics;
+}
+
+export const DEFAULT_LIMITS: Readonly<ServeLimits> = Object.freeze({ maxUploadBytes: 20 * 1024 * 1024, maxPixels: 40_000_000, maxNoteChars: 5000 });
+export const DEFAULT_RATE_LIMIT: Readonly<RateLimitOptions> = Object.freeze({ perMinute: 120, burst: 30 });
+
+function positiveInt(v: number, name: string): number {
+  if (!Number.isInteger(v) || v < 1) throw new Error(`serve: ${name} is ${v}; expected a positive integer`);
+  return v;
+}
+
+/** Builds the app (routes registered, not listening). Throws for a non-loopback host without a token. */
+export async function buildApp(o: ServeOptions): Promise<ServeApp> {
+  assertBindable(o.host, o.token);
+  if (o.index !== null && o.index.identity.checkpointId !== o.engine.checkpointId) {
+    throw new Error(`serve: the index was built from checkpoint '${o.index.identity.checkpointId}' but the model is '${o.engine.checkpointId}': ` +
+      'its vectors are in another embedding space; rebuild the index with this checkpoint');
+  }
+  const limits: ServeLimits = {
+    maxUploadBytes: positiveInt(o.maxUploadBytes ?? DEFAULT_LIMITS.maxUploadBytes, 'maxUploadBytes'),
+    maxPixels: Math.min(positiveInt(o.maxPixels ?? DEFAULT_LIMITS.maxPixels, 'maxPixels'), o.engine.served.pre.image.maxInputPixels),
+    maxNoteChars: DEFAULT_LIMITS.maxNoteChars,
+  };
+  const queue = new InferenceQueue({ concurrency: o.concurrency ?? 1, maxQueue: o.maxQueue ?? 64 });
+  const limiter = o.rateLimit === null ? null : new RateLimiter(o.rateLimit ?? DEFAULT_RATE_LIMIT);
+  const metrics = new ServeMetrics();
+  const ctx: ServeContext = {
+    engine: o.engine, index: o.index, cases: o.index === null ? null : new CaseStore(o.index, o.dataRoot),
+    queue, limits, authRequired: o.token !== null, caseCount: o.caseCount ?? null,
+  };
+
+  const app = Fastify({
+    logger: o.logger ?? false,
+    logController: new LogController({ disableRequestLogging: true }), // our onResponse line replaces fastify's
+    bodyLimit: 64 * 1024, // JSON bodies (search queries); uploads have their own limit
+    requestTimeout: 120_000,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  });
+  await app.register(multipart, { limits: { fileSize: limits.maxUploadBytes } });
+
+  const routes: RouteOptions[] = [];
+  app.addHook('onRoute', (r) => {
+    routes.push(r);
+  });
+  const docOf = (req: { routeOptions: { config: unknown } }): RouteDoc | undefined => (req.routeOptions.config as { openapi?: RouteDoc } | undefined)?.openapi;
+
+  app.addHook('onRequest', async (req, reply) => {
+    const doc = docOf(req);
+    if (doc?.auth !== true) return;
+    if (limiter !== null) {
+      const r = limiter.take(req.ip);
+      if (!r.ok) throw new HttpError(429, 'rate_limited', `too many requests from this client; retry in ${r.retryAfterS} s`, { 'retry-after': String(r.retryAfterS) });
+    }
+    if (o.token !== null && !bearerMatches(req.headers.authorization, o.token)) {
+      reply.header('www-authenticate', 'Bearer realm="retalign"');
+      throw new HttpError(401, 'unauthorized', 'missing or wrong bearer token: send Authorization: Bearer <token from the server\'s --token-file>');
+    }
+  });
+
+  app.addHook('onSend', async (req, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+    if (req.url.startsWith('/v1/') && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    return payload;
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? '(unmatched)';
+    const ms = reply.elapsedTime;
+    metrics.observe(req.method, route, reply.statusCode, ms / 1000);
+    // Only these four: no URL (ids), no body, no headers, no error text.
+    req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+  });
+
+  app.setErrorHandler(async (err, req, reply) => {
+    const e = err as Error & { statusCode?: number; code?: string; validation?: unknown; headers?: Record<string, string> };
+    let status: number;
+    let code: string;
+    let message: string;
+    if (e instanceof HttpError) {
+      status = e.statusCode;
+      code = e.code;
+      message = e.message;
+      reply.headers(e.headers);
+    } else if (e.validation !== undefined) {
+      status = 400;
+      code = 'bad_request';
+      message = e.message;
+    } else if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+      status = e.statusCode; // fastify's own: bad JSON, wrong content type, body too large
+      code = (e.code ?? 'bad_request').toLowerCase();
+      message = e.message;
+    } else {
+      status = 500;
+      code = 'internal_error';
+      message = 'internal error (the server log has the stack trace)';
+      // The stack without its first line: error messages may quote request values.
+      req.log.error({ route: req.routeOptions.url, err: { name: e.name, code: e.code, stack: (e.stack ?? '').split('\n').slice(1).join('\n') } }, 'internal error');
+    }
+    return reply.code(status).type('application/json; charset=utf-8').send({ error: code, message, statusCode: status });
+  });
+
+  app.setNotFoundHandler(async (req, reply) =>
+    reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]?.slice(0, 100)}`, statusCode: 404 }));
+
+  registerWeb(app);
+  registerMeta(app, ctx, metrics, routes, o.version ?? '0.0.0');
+  registerGrade(app, ctx);
+  registerSearch(app, ctx);
+  await app.ready();
+  return { app, queue, metrics };
+}

@@ -1,0 +1,172 @@
+/**
+ * `retalign index build`: a checkpoint + a dataset -> an EmbeddingIndex of every exam's image and
+ * note embedding (the pre-fusion projections), with metadata (patientId, image path relative to
+ * the data folder, note, grades, eye, split), plus serve.json: the data folder, the checkpoint and
+ * the grade-head temperatures fitted on the training run's validation split.
+ *
+ * @example
+ *   const r = await buildIndex({ checkpoint: 'runs/smoke/best', out: 'runs/smoke/index' });
+ *   r.images // exams indexed; r.sidecar.calibration?.icdr.temperature
+ */
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve, isAbsolute, sep } from 'node:path';
+import { EmbeddingIndex, META_FILE, validateId, type NewItem } from '../index/index.js';
+import { loadRun, type LoadedRun } from '../job/eval-run.js';
+import { prepareData, type PreparedData } from '../job/prepare.js';
+import { predict } from '../job/predict.js';
+import type { PreparedItem } from '../job/collate.js';
+import { fitTemperature } from '../eval/metrics/calibration.js';
+import { writeSidecar, SIDECAR_FORMAT, type IndexSidecar, type TemperatureInfo } from './sidecar.js';
+
+export interface BuildIndexOptions {
+  /** Checkpoint folder (run/best, run/last) or a run folder. */
+  checkpoint: string;
+  /** Dataset to index (default: the one the model was trained on). */
+  data?: string;
+  /** Index folder to create (must not hold an index yet). */
+  out: string;
+  log?: (msg: string) => void;
+  /** Exams per forward pass (default 64). */
+  batchSize?: number;
+}
+
+export interface BuildIndexResult {
+  out: string;
+  images: number;
+  notes: number;
+  sidecar: IndexSidecar;
+}
+
+/** Items added per index transaction. */
+const ADD_CHUNK = 1000;
+
+/** Prepared data of the run's own dataset and split (in-domain) or of another dataset (all test). */
+function prepare(run: LoadedRun, source: string, o: { foreign: boolean; imageSplits?: ('train' | 'val' | 'test')[]; log: (m: string) => void }): Promise<PreparedData> {
+  const cfg = run.runConfig;
+  return prepareData({ ...cfg, data: { ...cfg.data, splitFile: join(run.runDir, 'split.json') } }, join(run.runDir, '..'),
+    { log: o.log, pre: run.pre, source, allTest: o.foreign, imageSplits: o.imageSplits });
+}
+
+/** Temperatures for both heads on the training run's validation exams, or null when impossible. */
+async function calibrate(run: LoadedRun, inDomain: PreparedData | null, co: { imageSize: number; maxTokens: number; tabularDim: number; batchSize: number },
+  log: (m: string) => void): Promise<IndexSidecar['calibration']> {
+  if (run.model.name !== 'kemt') {
+    log('calibration: skipped (the model has no grade heads)');
+    return null;
+  }
+  let data = inDomain;
+  if (data === null) {
+    if (!existsSync(run.datasetPath)) {
+      log(`calibration: skipped (the training dataset ${run.datasetPath} is gone; grades will be uncalibrated)`);
+      return null;
+    }
+    data = await prepare(run, run.datasetPath, { foreign: false, imageSplits: ['val'], log });
+  }
+  const val = data.ids.val.map((id) => data.items.get(id) as PreparedItem).filter((it) => it.image !== null);
+  if (val.length === 0) {
+    log('calibration: skipped (the run has no validation exams; grades will be uncalibrated)');
+    return null;
+  }
+  const p = await predict(run.model, val, co);
+  const fit = (k: 'icdr' | 'sdrg', logits: Float32Array | null): TemperatureInfo | null => {
+    if (logits === null) return null;
+    const rows = val.map((it, i) => [it[k], i] as const).filter(([y]) => y >= 0);
+    if (rows.length === 0) return null;
+    const l = new Float32Array(rows.length * 5);
+    rows.forEach(([, i], j) => l.set(logits.subarray(i * 5, i * 5 + 5), j * 5));
+    const f = fitTemperature(l, rows.map(([y]) => y), 5);
+    return { temperature: f.temperature, nllBefore: f.nllBefore, nllAfter: f.nllAfter, n: rows.length };
+  };
+  const icdr = fit('icdr', p.icdrLogits);
+  const sdrg = fit('sdrg', p.sdrgLogits);
+  if (icdr === null || sdrg === null) {
+    log('calibration: skipped (the validation exams have no grades)');
+    return null;
+  }
+  log(`calibration on ${val.length} validation exams: ICDR T=${icdr.temperature.toFixed(3)} (NLL ${icdr.nllBefore.toFixed(3)} -> ${icdr.nllAfter.toFixed(3)}), ` +
+    `SDRG T=${sdrg.temperature.toFixed(3)} (NLL ${sdrg.nllBefore.toFixed(3)} -> ${sdrg.nllAfter.toFixed(3)})`);
+  return { icdr, sdrg, split: 'val' };
+}
+
+/** Builds the index; see the module comment. */
+export async function buildIndex(o: BuildIndexOptions): Promise<BuildIndexResult> {
+  const log = o.log ?? ((m: string) => console.log(m));
+  const out = resolve(o.out);
+  if (existsSync(join(out, META_FILE))) {
+    throw new Error(`${out} already holds an index (${META_FILE}); choose an empty folder, or delete it to rebuild`);
+  }
+  const t0 = Date.now();
+  const run = loadRun(o.checkpoint);
+  const trainedOn = run.datasetPath;
+  const source = o.data === undefined ? trainedOn : resolve(o.data);
+  if (source === '' || !existsSync(source)) {
+    throw new Error(o.data === undefined
+      ? `the checkpoint does not name an existing dataset (${JSON.stringify(trainedOn)}); pass --data DIR`
+      : `--data ${o.data}: not found`);
+  }
+  const foreign = resolve(source) !== resolve(trainedOn);
+  const data = await prepare(run, source, { foreign, log });
+  const dataRoot = statSync(data.datasetPath).isDirectory() ? data.datasetPath : dirname(data.datasetPath);
+
+  const items: PreparedItem[] = [];
+  let unsafe = 0;
+  for (const r of data.records) {
+    const it = data.items.get(r.imageId);
+    if (it === undefined || it.image === null) continue;
+    try {
+      validateId(r.imageId, 'index build');
+      items.push(it);
+    } catch {
+      unsafe++;
+    }
+  }
+  if (unsafe > 0) log(`${unsafe} exams skipped: their imageId is not a safe id ([A-Za-z0-9._-], not starting with '.' or '-')`);
+  if (items.length === 0) throw new Error(`no exam of ${data.datasetPath} could be indexed`);
+
+  const co = { imageSize: run.pre.image.size, maxTokens: run.pre.maxTokens, tabularDim: data.featurizer?.dim ?? 0, batchSize: o.batchSize ?? 64 };
+  log(`embedding ${items.length} images and notes with ${run.model.name} (${run.checkpointId})`);
+  const p = await predict(run.model, items, { ...co, use: { image: true, text: true, tabular: false } });
+  if (p.imageEmb === null || p.textEmb === null) throw new Error('the model returned no image or text embeddings');
+
+  const recOf = new Map(data.records.map((r) => [r.imageId, r]));
+  const index = EmbeddingIndex.create(out, { checkpointId: run.checkpointId, modelName: `${run.runConfig.name}/${run.model.name}`, dim: p.dim, embeddingSpace: 'projection-pre-fusion' });
+  let withoutImagePath = 0;
+  try {
+    for (let s = 0; s < items.length; s += ADD_CHUNK) {
+      const batch: NewItem[] = [];
+      items.slice(s, s + ADD_CHUNK).forEach((it, j) => {
+        const i = s + j;
+        const r = recOf.get(it.imageId);
+        const rel = r === undefined ? null : relative(dataRoot, r.imagePath);
+        const imagePath = rel === null || rel === '' || isAbsolute(rel) || rel === '..' || rel.startsWith(`..${sep}`) ? null : rel.split(sep).join('/');
+        if (imagePath === null) withoutImagePath++;
+        const meta = {
+          patientId: it.patientId, note: data.notes.get(it.imageId) ?? null,
+          icdr: it.icdr >= 0 ? it.icdr : null, sdrg: it.sdrg >= 0 ? it.sdrg : null,
+          extras: { eye: r?.eye ?? 'unknown', split: data.splitOf.get(it.imageId) ?? 'test' },
+        };
+        batch.push({ id: it.imageId, kind: 'image', vector: (p.imageEmb as Float32Array).subarray(i * p.dim, (i + 1) * p.dim), meta: { ...meta, imagePath } });
+        batch.push({ id: it.imageId, kind: 'note', vector: (p.textEmb as Float32Array).subarray(i * p.dim, (i + 1) * p.dim), meta });
+      });
+      index.add(batch);
+    }
+  } finally {
+    index.close();
+  }
+  if (withoutImagePath > 0) log(`${withoutImagePath} images lie outside ${dataRoot}: indexed without an image path (the server shows no photo for them)`);
+
+  const calibration = await calibrate(run, foreign ? null : data, co, log);
+  const sidecar: IndexSidecar = {
+    format: SIDECAR_FORMAT,
+    checkpointId: run.checkpointId,
+    checkpointDir: run.checkpointDir,
+    dataPath: dataRoot,
+    datasetName: data.datasetName,
+    createdAt: new Date().toISOString(),
+    counts: { images: items.length, notes: items.length, withoutImagePath },
+    calibration,
+  };
+  writeSidecar(out, sidecar);
+  log(`indexed ${items.length} images and ${items.length} notes into ${out} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return { out, images: items.length, notes: items.length, sidecar };
+}

@@ -1,0 +1,242 @@
+/**
+ * ServeEngine: a trained model plus the preprocessing it was trained with, answering one request
+ * at a time: grade an image (with an optional note and patient fields), embed a text query, embed
+ * an image. Shared by the HTTP server and the `grade`/`search` commands.
+ *
+ * Every tensor lives inside one noGrad + tidy scope per call, and the batch is disposed in a
+ * finally: the live-tensor count is the same before and after each call (checked in the tests).
+ * Image decoding (sharp, libuv threads) is async and tensor-free; the model calls are synchronous.
+ *
+ * @example
+ *   const engine = ServeEngine.fromCheckpoint('runs/smoke/best', temperaturesFromSidecar(readSidecar('ix')));
+ *   const img = await engine.prepareImage(bytes, 'upload.jpg');
+ *   const g = engine.grade({ image: img, note: 'dot haemorrhages', fields: { patient_age: 61 } }, { attention: true });
+ *   g.icdr.probabilities // 5 calibrated probabilities; g.referable.flag
+ */
+import { Tensor, noGrad, tidy } from '../tensor/index.js';
+import type { RetalignModel } from '../models/index.js';
+import { Tokenizer } from '../data/tokenizer/tokenizer.js';
+import { TabularFeaturizer } from '../data/tabular.js';
+import { cropFundus } from '../data/images/preprocess.js';
+import { toChw } from '../data/images/augment.js';
+import type { ExamRecord, FieldValue } from '../data/types.js';
+import { softmaxRows } from '../eval/metrics/calibration.js';
+import { collate, disposeBatch, type PreparedItem } from '../job/collate.js';
+import type { Preprocessing } from '../job/prepare.js';
+import { loadRun } from '../job/eval-run.js';
+import type { IndexSidecar } from './sidecar.js';
+
+/** What the engine needs of a model: a loaded checkpoint, or a freshly built one (benchmarks). */
+export interface ServeModel {
+  model: RetalignModel;
+  pre: Preprocessing;
+  /** Identifies the weights; an index built from other weights is refused. */
+  checkpointId: string;
+  /** Display name, e.g. 'smoke/kemt'. */
+  name: string;
+}
+
+/** Grade-head temperatures applied at grade time (1 = uncalibrated). */
+export interface Temperatures {
+  icdr: number;
+  sdrg: number;
+  /** True when fitted on validation data; false = raw softmax. */
+  fitted: boolean;
+}
+
+export const UNCALIBRATED: Readonly<Temperatures> = Object.freeze({ icdr: 1, sdrg: 1, fitted: false });
+
+/** The temperatures an index build fitted, or UNCALIBRATED when it fitted none. */
+export function temperaturesFromSidecar(s: IndexSidecar | null): Temperatures {
+  const c = s?.calibration;
+  return c ? { icdr: c.icdr.temperature, sdrg: c.sdrg.temperature, fitted: true } : { ...UNCALIBRATED };
+}
+
+/** A decoded upload: the model's input and the S x S crop it was made from (for the heatmap). */
+export interface PreparedImage {
+  /** (3, S, S) normalized CHW. */
+  chw: Float32Array;
+  /** (S, S, 3) RGB bytes of the crop around the fundus disc. */
+  rgb: Uint8Array;
+  size: number;
+}
+
+export interface GradeInput {
+  image: PreparedImage;
+  /** Clinical note; absent = the text modality is left out of the fusion. */
+  note?: string;
+  /** Decoded patient fields (parseFields); absent or empty = tabular left out. */
+  fields?: Record<string, FieldValue>;
+}
+
+/** One scale's answer. Probabilities are calibrated (softmax(logits / T)). */
+export interface ScaleGrade {
+  /** P(grade = 0..4), 5 values summing to 1. */
+  probabilities: number[];
+  /** The most probable grade. */
+  grade: number;
+  /** Its calibrated probability. */
+  confidence: number;
+}
+
+export interface GradeOutput {
+  icdr: ScaleGrade;
+  sdrg: ScaleGrade;
+  /** Referable DR = ICDR >= 2: probability P(ICDR >= 2) and flag = probability >= 0.5. */
+  referable: { probability: number; flag: boolean };
+  temperatures: Temperatures;
+  /** (E) unit image embedding (the retrieval embedding, pre-fusion). */
+  imageEmb: Float32Array;
+  /** Attention rollout of [CLS] over the patch grid (rows x cols, row-major, sums to 1), or null. */
+  attention: { rows: number; cols: number; weights: Float32Array } | null;
+  /** Which inputs reached the fusion. */
+  used: { image: true; note: boolean; fields: string[] };
+}
+
+export class ServeEngine {
+  readonly tokenizer: Tokenizer;
+  readonly featurizer: TabularFeaturizer | null;
+  /** BRSET field names the tabular featurizer reads; null when the model takes no patient fields. */
+  readonly acceptedFields: ReadonlySet<string> | null;
+  private readonly gridSide: number;
+
+  constructor(readonly served: ServeModel, readonly temperatures: Temperatures = { ...UNCALIBRATED }) {
+    this.tokenizer = Tokenizer.fromJSON(served.pre.tokenizer);
+    this.featurizer = served.pre.tabular === null ? null : TabularFeaturizer.fromJSON(served.pre.tabular);
+    this.acceptedFields = this.featurizer === null || served.model.name !== 'kemt'
+      ? null
+      : new Set(this.featurizer.fields().map((f) => (f.kind === 'textFlag' ? (f.source as string) : f.name)));
+    const img = served.model.config.image;
+    if (img.imageSize !== served.pre.image.size) {
+      throw new Error(`ServeEngine: the model expects ${img.imageSize}px images but the preprocessing makes ${served.pre.image.size}px`);
+    }
+    this.gridSide = img.imageSize / img.patchSize;
+    for (const [k, t] of [['icdr', temperatures.icdr], ['sdrg', temperatures.sdrg]] as const) {
+      if (!(t > 0) || !Number.isFinite(t)) throw new Error(`ServeEngine: ${k} temperature ${t}; expected a finite number > 0`);
+    }
+  }
+
+  /**
+   * Loads a checkpoint folder (run/best, run/last or a run folder).
+   * @example ServeEngine.fromCheckpoint('runs/smoke/best')
+   */
+  static fromCheckpoint(path: string, temperatures?: Temperatures): ServeEngine {
+    const run = loadRun(path);
+    return new ServeEngine({ model: run.model, pre: run.pre, checkpointId: run.checkpointId, name: `${run.runConfig.name}/${run.model.name}` }, temperatures);
+  }
+
+  get checkpointId(): string {
+    return this.served.checkpointId;
+  }
+
+  get imageSize(): number {
+    return this.served.pre.image.size;
+  }
+
+  get embedDim(): number {
+    return this.served.model.config.embedDim;
+  }
+
+  /** Kemt has ICDR/SDRG heads; the CLIP baseline does not (grading needs a linear probe). */
+  get hasGradeHeads(): boolean {
+    return this.served.model.name === 'kemt';
+  }
+
+  /**
+   * Encoded bytes -> the model's input. Refuses images over `maxPixels` (ImageTooLargeError,
+   * from the header, before decoding); an undecodable image throws an Error naming `name`.
+   */
+  async prepareImage(bytes: Buffer, name: string, maxPixels = this.served.pre.image.maxInputPixels): Promise<PreparedImage> {
+    const cfg = { ...this.served.pre.image, maxInputPixels: Math.min(maxPixels, this.served.pre.image.maxInputPixels) };
+    const { rgb } = await cropFundus(bytes, cfg, name);
+    return { chw: toChw(rgb, cfg.size, cfg.mean, cfg.std, null), rgb, size: cfg.size };
+  }
+
+  /** Token ids and mask of one text, padded to the model's maxTokens. */
+  private tokens(text: string): { ids: Int32Array; mask: Uint8Array } {
+    const e = this.tokenizer.encodeBatch([text], { maxLength: this.served.pre.maxTokens, padding: 'max' });
+    return { ids: e.inputIds, mask: e.attentionMask };
+  }
+
+  /** Featurized patient fields; throws when the model takes none. */
+  private tabular(fields: Record<string, FieldValue>): Float32Array {
+    if (this.featurizer === null) throw new Error('ServeEngine: this model takes no patient fields');
+    const rec: ExamRecord = {
+      imageId: 'request', patientId: 'request', imagePath: '', eye: 'unknown', fields,
+      labels: { icdr: null, sdrg: null, diabeticRetinopathy: null, macularEdema: null, flags: {} },
+    };
+    return this.featurizer.transform(rec);
+  }
+
+  /**
+   * Grades one image. Probabilities are softmax(logits / T) with the engine's temperatures.
+   * `attention` adds the attention rollout (a second pass through the image tower).
+   */
+  grade(input: GradeInput, o: { attention: boolean }): GradeOutput {
+    if (!this.hasGradeHeads) throw new Error(`the model ${this.served.name} has no grade heads (a CLIP baseline): it can search but not grade`);
+    const S = this.imageSize;
+    const note = input.note !== undefined && input.note.trim() !== '' ? input.note : undefined;
+    const fields = input.fields !== undefined && Object.keys(input.fields).length > 0 ? input.fields : undefined;
+    const t = note === undefined ? null : this.tokens(note);
+    const tab = fields === undefined ? null : this.tabular(fields);
+    const item: PreparedItem = {
+      imageId: 'request', patientId: 'request', image: input.image.chw, tokenIds: t?.ids ?? null, attention: t?.mask ?? null,
+      tabular: tab, icdr: -100, sdrg: -100, noteGroup: 0,
+    };
+    const model = this.served.model;
+    const batch = collate([item], { imageSize: S, maxTokens: this.served.pre.maxTokens, tabularDim: this.featurizer?.dim ?? 0 });
+    let raw: { icdr: Float32Array; sdrg: Float32Array; emb: Float32Array; att: Float32Array | null };
+    try {
+      raw = noGrad(() => tidy(() => {
+        const out = model.forward(batch, { training: false, maeMaskRatio: 0, mlmProb: 0 });
+        if (out.icdrLogits === null || out.sdrgLogits === null || out.imageEmb === null) throw new Error('ServeEngine.grade: the model returned no grade logits');
+        return {
+          icdr: out.icdrLogits.toFloat32(), // (1, 5)
+          sdrg: out.sdrgLogits.toFloat32(), // (1, 5)
+          emb: out.imageEmb.toFloat32(), // (1, E)
+          att: o.attention && batch.images !== null ? model.imageAttention(batch.images).toFloat32() : null, // (1, Np)
+        };
+      }));
+    } finally {
+      disposeBatch(batch);
+    }
+    const scale = (logits: Float32Array, T: number): ScaleGrade => {
+      const p = Array.from(softmaxRows(logits, 5, T));
+      let grade = 0;
+      for (let k = 1; k < 5; k++) if ((p[k] as number) > (p[grade] as number)) grade = k;
+      return { probabilities: p, grade, confidence: p[grade] as number };
+    };
+    const icdr = scale(raw.icdr, this.temperatures.icdr);
+    const sdrg = scale(raw.sdrg, this.temperatures.sdrg);
+    const pRef = icdr.probabilities.slice(2).reduce((a, b) => a + b, 0);
+    return {
+      icdr, sdrg,
+      referable: { probability: pRef, flag: pRef >= 0.5 },
+      temperatures: { ...this.temperatures },
+      imageEmb: raw.emb,
+      attention: raw.att === null ? null : { rows: this.gridSide, cols: this.gridSide, weights: raw.att },
+      used: { image: true, note: note !== undefined, fields: fields === undefined ? [] : Object.keys(fields) },
+    };
+  }
+
+  /**
+   * Retrieval embedding of a text query: (E) unit vector.
+   * @example engine.embedText('proliferative retinopathy with new vessels')
+   */
+  embedText(text: string): Float32Array {
+    const { ids, mask } = this.tokens(text);
+    const L = ids.length;
+    return noGrad(() => tidy(() => {
+      const idT = Tensor.from(BigInt64Array.from(ids, (x) => BigInt(x)), [1, L]); // (1, L)
+      const maskT = Tensor.from(BigInt64Array.from(mask, (x) => BigInt(x)), [1, L]); // (1, L)
+      return this.served.model.encodeText(idT, maskT).toFloat32(); // (E)
+    }));
+  }
+
+  /** Retrieval embedding of an image: (E) unit vector. */
+  embedImage(image: PreparedImage): Float32Array {
+    const S = this.imageSize;
+    if (image.chw.length !== 3 * S * S) throw new Error(`ServeEngine.embedImage: image has ${image.chw.length} values, expected 3x${S}x${S}`);
+    return noGrad(() => tidy(() => this.served.model.encodeImage(Tensor.from(image.chw, [1, 3, S, S])).toFloat32())); // (E)
+  }
+}

@@ -1,0 +1,52 @@
+/** GET /healthz, GET /v1/info, GET /metrics, GET /openapi.json. */
+import type { FastifyInstance, RouteOptions } from 'fastify';
+import { liveTensors } from '../../tensor/index.js';
+import type { ServeContext } from '../context.js';
+import { FIELD_DEFS } from '../fields.js';
+import type { ServeMetrics } from '../metrics.js';
+import { HealthSchema, InfoSchema, openApiDocument, type RouteDoc } from '../openapi.js';
+
+export function registerMeta(app: FastifyInstance, ctx: ServeContext, metrics: ServeMetrics, routes: readonly RouteOptions[], version: string): void {
+  app.get('/healthz', {
+    schema: { response: { 200: HealthSchema } },
+    config: { openapi: { summary: 'Liveness: the server answers', auth: false, errors: {} } satisfies RouteDoc },
+  }, async () => ({ status: 'ok', authRequired: ctx.authRequired }));
+
+  app.get('/v1/info', {
+    schema: { response: { 200: InfoSchema } },
+    config: { openapi: { summary: 'The model, the patient fields it reads, the index, the limits', auth: true, errors: {} } satisfies RouteDoc },
+  }, async () => {
+    const accepted = ctx.engine.acceptedFields;
+    return {
+      model: ctx.engine.served.name,
+      checkpointId: ctx.engine.checkpointId,
+      gradeHeads: ctx.engine.hasGradeHeads,
+      imageSize: ctx.engine.imageSize,
+      embedDim: ctx.engine.embedDim,
+      fields: FIELD_DEFS.filter((d) => accepted?.has(d.name)).map((d) => ({
+        name: d.aliases[0] ?? d.name, field: d.name, kind: d.kind, help: d.help,
+        ...(d.kind === 'choice' ? { values: [...d.values] } : {}),
+        ...(d.kind === 'number' ? { min: d.min, max: d.max } : {}),
+      })),
+      index: ctx.index === null ? null : { items: ctx.index.size, cases: ctx.caseCount },
+      limits: { ...ctx.limits },
+    };
+  });
+
+  app.get('/metrics', {
+    config: {
+      openapi: {
+        summary: 'Prometheus metrics: request counts, latency histogram, queue depth, RSS, live tensors', auth: true, errors: {},
+        content200: { 'text/plain; version=0.0.4': { schema: { type: 'string' } } },
+      } satisfies RouteDoc,
+    },
+  }, async (_req, reply) => {
+    const text = metrics.render({ queueDepth: ctx.queue.depth, running: ctx.queue.running, rejected: ctx.queue.rejected, dropped: ctx.queue.dropped, liveTensors: liveTensors() });
+    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
+  });
+
+  let doc: unknown = null;
+  app.get('/openapi.json', {
+    config: { openapi: { summary: 'This document', auth: false, errors: {}, content200: { 'application/json': { schema: { type: 'object' } } } } satisfies RouteDoc },
+  }, async () => (doc ??= openApiDocument(routes, { version, authRequired: ctx.authRequired })));
+}

@@ -1,0 +1,169 @@
+// What the server refuses, and that it keeps serving afterwards: 401 without the token on a
+// non-loopback server (and refusing to start without one), 413 for big uploads and pixel bombs,
+// 415 by content sniffing, 400 with precise field messages, 422 for a corrupt JPEG, path
+// traversal, 429 from the rate limit, 503 from a full queue.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import type { FastifyInstance } from 'fastify';
+import { EmbeddingIndex } from '../../src/index/index.js';
+import { buildApp, type ServeOptions } from '../../src/serve/app.js';
+import { CaseStore } from '../../src/serve/cases.js';
+import { ServeEngine, temperaturesFromSidecar } from '../../src/serve/engine.js';
+import { HttpError } from '../../src/serve/errors.js';
+import { readSidecar } from '../../src/serve/sidecar.js';
+import { serveFixture, type ServeFixture } from './fixture.js';
+import { imagePart, multipart, type Part } from './multipart.js';
+
+const TOKEN = 'test-token-0123456789abcdef';
+let fx: ServeFixture;
+let engine: ServeEngine;
+let index: EmbeddingIndex;
+let dataRoot: string;
+let photo: Buffer;
+const apps: FastifyInstance[] = [];
+const tmp = mkdtempSync(join(tmpdir(), 'retalign-serve-sec-'));
+
+before(async () => {
+  fx = await serveFixture();
+  const s = readSidecar(fx.index);
+  dataRoot = s.dataPath;
+  engine = ServeEngine.fromCheckpoint(fx.checkpoint, temperaturesFromSidecar(s));
+  index = EmbeddingIndex.open(fx.index);
+  photo = readFileSync(fx.sampleImage);
+});
+after(async () => {
+  for (const a of apps) await a.close();
+  index?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+async function make(o: Partial<ServeOptions> = {}): Promise<FastifyInstance> {
+  const { app } = await buildApp({ engine, index, dataRoot, host: '127.0.0.1', token: null, rateLimit: null, ...o });
+  apps.push(app);
+  return app;
+}
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test-side JSON
+const post = (app: FastifyInstance, parts: Part[], url = '/v1/grade') => app.inject({ method: 'POST', url, ...multipart(parts) });
+const refusal = (r: { statusCode: number; json(): unknown }, status: number, code: string, message: RegExp): void => {
+  assert.equal(r.statusCode, status);
+  const b = r.json() as Json;
+  assert.equal(b.error, code);
+  assert.equal(b.statusCode, status);
+  assert.match(b.message, message);
+};
+
+test('a non-loopback server refuses to start without a token, and answers 401 without one', async () => {
+  await assert.rejects(buildApp({ engine, index, dataRoot, host: '0.0.0.0', token: null }), /refusing to listen on 0\.0\.0\.0 without authentication.*--token-file/s);
+  const app = await make({ host: '0.0.0.0', token: TOKEN });
+  const none = await app.inject({ method: 'GET', url: '/v1/info' });
+  refusal(none, 401, 'unauthorized', /missing or wrong bearer token/);
+  assert.equal(none.headers['www-authenticate'], 'Bearer realm="retalign"');
+  refusal(await app.inject({ method: 'GET', url: '/v1/info', headers: { authorization: `Bearer ${TOKEN}x` } }), 401, 'unauthorized', /wrong bearer token/);
+  refusal(await post(app, [imagePart(photo)]), 401, 'unauthorized', /bearer token/);
+  refusal(await app.inject({ method: 'GET', url: `/v1/cases/${fx.sampleId}/image` }), 401, 'unauthorized', /bearer token/);
+  refusal(await app.inject({ method: 'GET', url: '/metrics' }), 401, 'unauthorized', /bearer token/);
+  assert.equal((await app.inject({ method: 'HEAD', url: `/v1/cases/${fx.sampleId}/image` })).statusCode, 401);
+  assert.equal((await app.inject({ method: 'GET', url: '/v1/info', headers: { authorization: `Bearer ${TOKEN}` } })).statusCode, 200);
+  // Open: liveness, the API description, the page (it asks for the token).
+  assert.deepEqual((await app.inject({ method: 'GET', url: '/healthz' })).json(), { status: 'ok', authRequired: true });
+  const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as Json;
+  assert.deepEqual(doc.paths['/v1/grade'].post.security, [{ bearer: [] }]);
+  assert.ok(doc.paths['/v1/grade'].post.responses['401']);
+  assert.equal((await app.inject({ method: 'GET', url: '/' })).statusCode, 200);
+});
+
+test('413: an upload over the byte limit, an image over the pixel limit', async () => {
+  const app = await make({ maxUploadBytes: 4096, maxPixels: 10_000 });
+  assert.ok(photo.length > 4096);
+  refusal(await post(app, [imagePart(photo)]), 413, 'payload_too_large', /^image: the file is larger than the limit of 4096 bytes$/);
+  const big = await sharp({ create: { width: 200, height: 150, channels: 3, background: { r: 120, g: 40, b: 20 } } }).png().toBuffer();
+  assert.ok(big.length < 4096);
+  refusal(await post(app, [imagePart(big, 'big.png', 'image/png')]), 413, 'too_many_pixels', /^image: 200x150 = 30000 pixels exceeds the limit of 10000 pixels$/);
+  assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+});
+
+test('415: a text file named .jpg, a JSON body; 400: missing image, bad and unknown fields', async () => {
+  const app = await make();
+  refusal(await post(app, [imagePart(Buffer.from('name,age\nAna,61\n'), 'eye.jpg', 'image/jpeg')]), 415, 'unsupported_media_type',
+    /^image: the uploaded bytes are text, not a JPEG, PNG, WebP or TIFF image/);
+  refusal(await app.inject({ method: 'POST', url: '/v1/grade', payload: { image: 'x' } }), 415, 'unsupported_media_type', /expected a multipart\/form-data body/);
+  refusal(await post(app, [{ name: 'note', value: 'x' }]), 400, 'bad_request', /^no image: send the fundus photo as a file in the form field named image$/);
+  refusal(await post(app, [imagePart(photo), { name: 'age', value: 'sixty-one' }]), 400, 'bad_field',
+    /^field age \(patient_age\): "sixty-one" is not valid; expected a number of years in \[0, 120\]$/);
+  refusal(await post(app, [imagePart(photo), { name: 'sex', value: 'f' }]), 400, 'bad_field', /^field sex \(patient_sex\): "f" is not valid; expected one of male, female$/);
+  refusal(await post(app, [imagePart(photo), { name: 'weight', value: '80' }]), 400, 'bad_field', /^unknown field "weight"; valid fields: age, sex, diabetes/);
+  refusal(await post(app, [imagePart(photo), { name: 'k', value: '51' }]), 400, 'bad_field', /^field k: "51" is not valid; expected an integer in \[0, 50\]$/);
+  refusal(await post(app, [imagePart(photo), { name: 'note', value: 'a' }, { name: 'note', value: 'b' }]), 400, 'bad_field', /^field note: given twice$/);
+  refusal(await post(app, [imagePart(photo), { name: 'x', value: '1' }], '/v1/search/image'), 400, 'bad_field', /^unknown field "x"; valid fields: image, k$/);
+});
+
+test('422 for a corrupt JPEG, and the server keeps serving', async () => {
+  const app = await make();
+  const corrupt = Buffer.concat([photo.subarray(0, 300), Buffer.alloc(2000, 0x5a)]);
+  refusal(await post(app, [imagePart(corrupt)]), 422, 'undecodable_image', /^image: the file looks like an image but cannot be decoded/);
+  refusal(await post(app, [imagePart(photo.subarray(0, 3))]), 422, 'undecodable_image', /cannot be decoded/);
+  assert.equal((await post(app, [imagePart(photo)])).statusCode, 200);
+  assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+});
+
+test('path traversal: ids are validated, nothing outside the data folder is ever read', async () => {
+  const app = await make();
+  for (const url of ['/v1/cases/..%2F..%2Fetc%2Fpasswd', '/v1/cases/..%2F..%2Fetc%2Fpasswd/image', '/v1/cases/%2e%2e/image',
+    '/v1/cases/../../etc/passwd', '/v1/cases/.hidden/image', '/v1/cases/%2Fetc%2Fpasswd/image']) {
+    const r = await app.inject({ method: 'GET', url });
+    assert.ok(r.statusCode === 400 || r.statusCode === 404, `${url}: ${r.statusCode}`);
+    assert.doesNotMatch(r.body, /root:/);
+    assert.equal(r.headers['content-type'], 'application/json; charset=utf-8', url);
+  }
+  refusal(await app.inject({ method: 'GET', url: '/v1/cases/..%2F..%2Fetc%2Fpasswd' }), 400, 'bad_id', /^case id "\.\.\/\.\.\/etc\/passwd" is not valid/);
+
+  // A stored path that is a symlink out of the data folder is refused too.
+  const data = join(tmp, 'data');
+  const ix = EmbeddingIndex.create(join(tmp, 'ix'), { checkpointId: 'c', modelName: 'm', dim: 2, embeddingSpace: 's' });
+  try {
+    rmSync(data, { recursive: true, force: true });
+    mkdirSync(data);
+    writeFileSync(join(data, 'ok.jpg'), photo);
+    symlinkSync(fx.sampleImage, join(data, 'out.jpg'));
+    ix.add([
+      { id: 'ok', kind: 'image', vector: new Float32Array([1, 0]), meta: { imagePath: 'ok.jpg' } },
+      { id: 'out', kind: 'image', vector: new Float32Array([0, 1]), meta: { imagePath: 'out.jpg' } },
+    ]);
+    const cases = new CaseStore(ix, data);
+    assert.equal((await cases.imageFile('ok')).type, 'jpeg');
+    await assert.rejects(cases.imageFile('out'), (e: unknown) => e instanceof HttpError && e.statusCode === 404);
+  } finally {
+    ix.close();
+  }
+});
+
+test('429 past the per-client rate limit, with Retry-After', async () => {
+  const app = await make({ rateLimit: { perMinute: 6, burst: 2 } });
+  assert.equal((await app.inject({ method: 'GET', url: '/v1/info' })).statusCode, 200);
+  assert.equal((await app.inject({ method: 'GET', url: '/v1/info' })).statusCode, 200);
+  const r = await app.inject({ method: 'GET', url: '/v1/info' });
+  refusal(r, 429, 'rate_limited', /^too many requests from this client; retry in 10 s$/);
+  assert.equal(r.headers['retry-after'], '10');
+  assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200); // liveness is not limited
+});
+
+test('503 when the inference queue is full; served again once it drains', async () => {
+  const built = await buildApp({ engine, index, dataRoot, host: '127.0.0.1', token: null, rateLimit: null, maxQueue: 0 });
+  apps.push(built.app);
+  let release = (): void => {};
+  const busy = built.queue.run(() => new Promise<void>((r) => { release = r; }));
+  await new Promise((r) => setImmediate(r)); // the job starts
+  const r = await built.app.inject({ method: 'POST', url: '/v1/search/text', payload: { query: 'microaneurysms' } });
+  refusal(r, 503, 'queue_full', /^the server is busy: 1 inference job\(s\) running and 0 waiting/);
+  assert.equal(r.headers['retry-after'], '1');
+  release();
+  await busy;
+  assert.equal((await built.app.inject({ method: 'POST', url: '/v1/search/text', payload: { query: 'microaneurysms' } })).statusCode, 200);
+  const m = await built.app.inject({ method: 'GET', url: '/metrics' });
+  assert.match(m.body, /^retalign_inference_rejected_total 1$/m);
+});

@@ -1,0 +1,180 @@
+// Serve building blocks without a model: field parsing, magic-byte sniffing, the token bucket,
+// the inference queue, Prometheus text, the heatmap grid, auth rules, CLI formatting.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeField, fieldArgs, fieldDef, parseFields } from '../../src/serve/fields.js';
+import { HttpError } from '../../src/serve/errors.js';
+import { describeBytes, sniffImage } from '../../src/serve/sniff.js';
+import { RateLimiter } from '../../src/serve/rate-limit.js';
+import { InferenceQueue } from '../../src/serve/queue.js';
+import { ServeMetrics } from '../../src/serve/metrics.js';
+import { heatmapSide, rampColor, upsampleGrid } from '../../src/serve/heatmap.js';
+import { assertBindable, bearerMatches, checkToken, isLoopbackHost } from '../../src/serve/auth.js';
+import { bar, excerpt, table } from '../../src/serve/format.js';
+
+const ALL = new Set(['patient_age', 'patient_sex', 'diabetes', 'diabetes_time_y', 'insulin', 'comorbidities', 'camera', 'exam_eye']);
+const status400 = (re: RegExp) => (e: unknown): boolean => e instanceof HttpError && e.statusCode === 400 && re.test(e.message);
+
+test('fields: aliases and BRSET names decode to the reader\'s values', () => {
+  assert.deepEqual(
+    parseFields([['age', '61'], ['sex', 'Female'], ['diabetes', 'yes'], ['diabetes_time', '12.5'], ['insulin', '0'], ['eye', '1'], ['comorbidities', ' SAH, DM2 ']], ALL),
+    { patient_age: 61, patient_sex: 'female', diabetes: true, diabetes_time_y: 12.5, insulin: false, exam_eye: 'right', comorbidities: 'SAH, DM2' },
+  );
+  assert.deepEqual(parseFields([['patient_age', '0'], ['patient_sex', '2']], ALL), { patient_age: 0, patient_sex: 'female' });
+  assert.deepEqual(parseFields([], null), {});
+  assert.equal(fieldDef(' AGE ')?.name, 'patient_age');
+});
+
+test('fields: every refusal is a 400 naming the field, the value and what was expected', () => {
+  assert.throws(() => parseFields([['age', 'sixty']], ALL), status400(/^field age \(patient_age\): "sixty" is not valid; expected a number of years in \[0, 120\]$/));
+  assert.throws(() => parseFields([['age', '121']], ALL), status400(/"121" is not valid; expected a number of years in \[0, 120\]/));
+  assert.throws(() => parseFields([['age', '1e2']], ALL), status400(/"1e2" is not valid/));
+  assert.throws(() => parseFields([['age', '']], ALL), status400(/"" is not valid/));
+  assert.throws(() => parseFields([['sex', 'x']], ALL), status400(/^field sex \(patient_sex\): "x" is not valid; expected one of male, female$/));
+  assert.throws(() => parseFields([['insulin', 'maybe']], ALL), status400(/expected yes or no/));
+  assert.throws(() => parseFields([['weight', '80']], ALL), status400(/^unknown field "weight"; valid fields: age, sex, diabetes, diabetes_time, insulin, comorbidities, camera, eye$/));
+  assert.throws(() => parseFields([['age', '61'], ['patient_age', '62']], ALL), status400(/^field patient_age: given twice \(also as age\)$/));
+  assert.throws(() => parseFields([['quality', 'adequate']], ALL), status400(/does not use quality; it uses: patient_age/));
+  assert.throws(() => parseFields([['age', '61']], null), status400(/the model takes no patient fields/));
+  assert.throws(() => decodeField(fieldDef('camera')!, 'Canon\nFAKE LOG LINE'), status400(/expected text of at most 100 characters/));
+  assert.deepEqual(fieldArgs(['age=61', 'note=a=b']), [['age', '61'], ['note', 'a=b']]);
+  assert.throws(() => fieldArgs(['age']), /--field "age": expected name=value/);
+});
+
+test('sniff: magic bytes decide, not names; text is described as text', () => {
+  assert.equal(sniffImage(Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0])), 'jpeg');
+  assert.equal(sniffImage(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), 'png');
+  assert.equal(sniffImage(Buffer.from('RIFF\0\0\0\0WEBPVP8 ')), 'webp');
+  assert.equal(sniffImage(Buffer.from([0x49, 0x49, 0x2a, 0x00])), 'tiff');
+  assert.equal(sniffImage(Buffer.from('hello, I am a .jpg')), null);
+  assert.equal(sniffImage(Buffer.from([0xff, 0xd8])), null);
+  assert.equal(describeBytes(Buffer.from('patient notes\n')), 'text');
+  assert.equal(describeBytes(Buffer.alloc(0)), 'an empty file');
+  assert.equal(describeBytes(Buffer.from([0, 1, 2, 3, 4])), 'binary data starting with 00 01 02 03');
+});
+
+test('rate limiter: burst, refill at perMinute/60 per second, Retry-After, per client', () => {
+  let now = 0;
+  const rl = new RateLimiter({ perMinute: 60, burst: 2 }, () => now); // 1 token per second
+  assert.deepEqual(rl.take('a'), { ok: true });
+  assert.deepEqual(rl.take('a'), { ok: true });
+  assert.deepEqual(rl.take('a'), { ok: false, retryAfterS: 1 });
+  assert.deepEqual(rl.take('b'), { ok: true }); // another client has its own bucket
+  now = 500;
+  assert.deepEqual(rl.take('a'), { ok: false, retryAfterS: 1 }); // 0.5 tokens
+  now = 1000;
+  assert.deepEqual(rl.take('a'), { ok: true });
+  now = 100_000;
+  assert.deepEqual(rl.take('a'), { ok: true }); // refilled to burst, not beyond
+  assert.deepEqual(rl.take('a'), { ok: true });
+  assert.deepEqual(rl.take('a'), { ok: false, retryAfterS: 1 });
+  assert.throws(() => new RateLimiter({ perMinute: 0, burst: 1 }), /perMinute 0/);
+});
+
+test('queue: at most `concurrency` jobs at once, FIFO, 503 past maxQueue, failures isolated', async () => {
+  const q = new InferenceQueue({ concurrency: 1, maxQueue: 2 });
+  const order: string[] = [];
+  let running = 0;
+  let peak = 0;
+  const job = (name: string, ms: number) => async (): Promise<string> => {
+    running++;
+    peak = Math.max(peak, running);
+    await new Promise((r) => setTimeout(r, ms));
+    order.push(name);
+    running--;
+    return name;
+  };
+  const a = q.run(job('a', 20));
+  const b = q.run(job('b', 1));
+  const c = q.run(() => {
+    throw new Error('boom');
+  });
+  assert.equal(q.depth, 3 - q.running); // a may not have started yet (setImmediate)
+  await assert.rejects(q.run(job('d', 1)), (e: unknown) => e instanceof HttpError && e.statusCode === 503 && /2 waiting/.test(e.message));
+  assert.equal(q.rejected, 1);
+  assert.equal(await a, 'a');
+  assert.equal(await b, 'b');
+  await assert.rejects(c, /boom/);
+  assert.equal(await q.run(job('e', 1)), 'e');
+  assert.deepEqual(order, ['a', 'b', 'e']);
+  assert.equal(peak, 1);
+  assert.equal(q.depth, 0);
+  assert.equal(q.running, 0);
+});
+
+test('queue: a job whose client has gone is dropped unstarted', async () => {
+  const q = new InferenceQueue({ concurrency: 1, maxQueue: 4 });
+  let release = (): void => {};
+  const first = q.run(() => new Promise<void>((r) => { release = r; }));
+  let ran = false;
+  let gone = false;
+  const second = q.run(() => { ran = true; }, () => gone);
+  await new Promise((r) => setImmediate(r)); // the first job is running, the second waits
+  gone = true; // its client disconnects while waiting
+  release();
+  await first;
+  await assert.rejects(second, (e: unknown) => e instanceof HttpError && e.statusCode === 499);
+  assert.equal(ran, false);
+  assert.equal(q.dropped, 1);
+});
+
+test('metrics: Prometheus text with counters, cumulative buckets, gauges', () => {
+  const m = new ServeMetrics();
+  m.observe('POST', '/v1/grade', 200, 0.03);
+  m.observe('POST', '/v1/grade', 200, 0.2);
+  m.observe('POST', '/v1/grade', 413, 0.001);
+  const t = m.render({ queueDepth: 3, running: 1, rejected: 2, dropped: 4, liveTensors: 7 });
+  assert.match(t, /^retalign_http_requests_total\{method="POST",route="\/v1\/grade",status="200"\} 2$/m);
+  assert.match(t, /^retalign_http_requests_total\{method="POST",route="\/v1\/grade",status="413"\} 1$/m);
+  assert.match(t, /^retalign_http_request_duration_seconds_bucket\{route="\/v1\/grade",le="0.005"\} 1$/m);
+  assert.match(t, /^retalign_http_request_duration_seconds_bucket\{route="\/v1\/grade",le="0.05"\} 2$/m);
+  assert.match(t, /^retalign_http_request_duration_seconds_bucket\{route="\/v1\/grade",le="0.25"\} 3$/m);
+  assert.match(t, /^retalign_http_request_duration_seconds_bucket\{route="\/v1\/grade",le="\+Inf"\} 3$/m);
+  assert.match(t, /^retalign_http_request_duration_seconds_count\{route="\/v1\/grade"\} 3$/m);
+  assert.match(t, /^retalign_inference_queue_depth 3$/m);
+  assert.match(t, /^retalign_inference_rejected_total 2$/m);
+  assert.match(t, /^retalign_inference_dropped_total 4$/m);
+  assert.match(t, /^retalign_live_tensors 7$/m);
+  assert.match(t, /^process_resident_memory_bytes \d+$/m);
+  assert.match(t, /^# TYPE retalign_http_request_duration_seconds histogram$/m);
+});
+
+test('heatmap: bilinear upsampling with aligned cell centres, min-max scaled; ramp ends', () => {
+  // 1 x 2 grid [0, 1] at side 4: centres at x = 0.5 -> 0 and x = 2.5 -> 1 in grid units.
+  const u = upsampleGrid(Float32Array.from([0.2, 0.8]), 1, 2, 4);
+  // grid x = (x + 0.5) / 4 * 2 - 0.5 = -0.25, 0.25, 0.75, 1.25 -> clamped 0, 0.25, 0.75, 1
+  assert.deepEqual(Array.from(u.subarray(0, 4)), [0, 0.25, 0.75, 1]);
+  assert.deepEqual(Array.from(u.subarray(12, 16)), [0, 0.25, 0.75, 1]);
+  assert.deepEqual(Array.from(upsampleGrid(Float32Array.from([0.25, 0.25, 0.25, 0.25]), 2, 2, 2)), [0, 0, 0, 0]);
+  assert.deepEqual(rampColor(0), [0, 0, 4]);
+  assert.deepEqual(rampColor(1), [252, 255, 164]);
+  assert.deepEqual(rampColor(0.125), [43.5, 8, 57]);
+  assert.equal(heatmapSide(64), 256);
+  assert.equal(heatmapSide(224), 448);
+  assert.throws(() => upsampleGrid(new Float32Array(3), 2, 2, 4), /3 weights, expected 2x2/);
+});
+
+test('auth: loopback detection, binding rule, constant-time bearer check, token strength', () => {
+  for (const h of ['127.0.0.1', 'localhost', '::1', '[::1]', '127.1.2.3', '::ffff:127.0.0.1']) assert.equal(isLoopbackHost(h), true, h);
+  for (const h of ['0.0.0.0', '::', '192.168.1.5', 'example.org', '10.0.0.1']) assert.equal(isLoopbackHost(h), false, h);
+  assert.doesNotThrow(() => assertBindable('127.0.0.1', null));
+  assert.doesNotThrow(() => assertBindable('0.0.0.0', 'a-long-enough-token-123'));
+  assert.throws(() => assertBindable('0.0.0.0', null), /refusing to listen on 0\.0\.0\.0 without authentication.*--token-file FILE/s);
+  const tok = 'abcdefghijklmnop-0123';
+  assert.equal(bearerMatches(`Bearer ${tok}`, tok), true);
+  assert.equal(bearerMatches(`bearer ${tok}`, tok), true);
+  assert.equal(bearerMatches(`Bearer ${tok}x`, tok), false);
+  assert.equal(bearerMatches(tok, tok), false);
+  assert.equal(bearerMatches(undefined, tok), false);
+  assert.throws(() => checkToken('short', 'x'), /5 characters; expected at least 16/);
+  assert.throws(() => checkToken('with spaces inside it!!', 'x'), /printable ASCII without spaces/);
+});
+
+test('format: bars, excerpts without control characters, aligned tables', () => {
+  assert.equal(bar(0.5, 10), '█████░░░░░');
+  assert.equal(bar(1.7, 4), '████');
+  assert.equal(excerpt('a\nb\tc   d', 20), 'a b c d');
+  assert.equal(excerpt('abcdefghij', 5), 'abcd…');
+  assert.equal(excerpt(null, 5), '');
+  assert.equal(table(['rank', 'id'], [['1', 'img001'], ['10', 'x']]), 'rank  id\n----  ------\n1     img001\n10    x');
+});
