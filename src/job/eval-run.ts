@@ -19,6 +19,7 @@ import { serializeEvalResult, type EvalResult, type RawPredictions } from '../ev
 import { standardSubgroups } from '../eval/metrics/subgroups.js';
 import type { ExamRecord } from '../data/types.js';
 import { TabularFeaturizer } from '../data/tabular.js';
+import { detectFormat } from '../data/readers/index.js';
 import { resolveRunConfig, type Protocol, type RunConfig } from './config.js';
 import { prepareData, type Preprocessing, type PreparedData } from './prepare.js';
 import { predict, tensorScores, type Predictions } from './predict.js';
@@ -130,6 +131,7 @@ export async function runEval(o: EvalRunOptions): Promise<{ result: EvalResult; 
       imageSplits: isClip && !foreign ? ['train', 'val', 'test'] : foreign ? ['test'] : ['val', 'test'] },
   );
   const recs = new Map(data.records.map((r) => [r.imageId, r]));
+  const trainFormat = existsSync(trainedOn) ? detectFormat(trainedOn).format : null;
   const test = data.ids.test.map((id) => data.items.get(id) as PreparedItem);
   if (test.length === 0) throw new Error('no test items to evaluate');
   const S = run.modelConfig.image.imageSize;
@@ -176,11 +178,14 @@ export async function runEval(o: EvalRunOptions): Promise<{ result: EvalResult; 
       model: cfg.name, kind: cfg.model.kind, protocol,
       dataset: o.datasetName ?? (foreign ? resolve(o.data as string)
         : cfg.data.source === 'synth' ? `synthetic twin (${cfg.data.synth.prevalence}, ${cfg.data.synth.patients} patients)` : data.datasetName),
-      split: foreign ? 'all (foreign set)' : `test (${cfg.protocol === 'paper' ? 'image' : 'patient'}-level split)`,
+      split: foreign ? 'all (external set)' : `test (${cfg.protocol === 'paper' ? 'image' : 'patient'}-level split)`,
       checkpoint: run.checkpointId, config: cfg.name, seed: cfg.train.seed, wallTimeS: (Date.now() - t0) / 1000,
       gradingSource: isClip ? 'linear probe' : 'heads',
       modalities: isClip ? 'image+text' : tabularDim > 0 ? 'image+text+tabular' : 'image+text',
-      zeroShotFrom: foreign ? (run.runConfig.data.source === 'synth' ? `synthetic twin (${cfg.data.synth.prevalence})` : trainedOn) : null,
+      // Zero-shot = another kind of data (e.g. DeepEyeNet for a BRSET-trained model); the same format
+      // with unseen patients (e.g. the real-prevalence twin) is an external test set, not zero-shot.
+      zeroShotFrom: foreign && data.read.format !== trainFormat
+        ? (run.runConfig.data.source === 'synth' ? `synthetic twin (${cfg.data.synth.prevalence})` : trainedOn) : null,
     },
     { bootstrap: o.bootstrap ?? cfg.eval.bootstrap, seed: cfg.eval.seed, ks: cfg.eval.ks, score: tensorScores },
   );
