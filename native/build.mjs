@@ -3,8 +3,9 @@
 //   2. a Python torch install (python3 / $PYTHON: torch's own include/ and lib/), e.g. on the GPU machine
 //   3. the system (Debian's libtorch-dev: /usr/include/torch, libs on the default search path)
 // Only rebuilds when the source or the chosen libtorch changed. Usage: node native/build.mjs [--force]
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +13,9 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const out = join(here, 'build', 'retalign.node');
-const src = join(here, 'retalign.cc');
+// One translation unit per .cc file, compiled in parallel (each includes torch.h: ~30 s apiece).
+const sources = readdirSync(here).filter((f) => f.endsWith('.cc')).sort().map((f) => join(here, f));
+const headers = readdirSync(here).filter((f) => f.endsWith('.h')).map((f) => join(here, f));
 
 function fromPython() {
   const candidates = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean);
@@ -53,33 +56,49 @@ const nodeInclude = [join(dirname(dirname(process.execPath)), 'include', 'node')
 if (!nodeInclude) throw new Error('Node headers (node_api.h) not found next to the node binary or in /usr/include/node');
 const napiInclude = resolve(require('node-addon-api').include_dir.replace(/^"|"$/g, ''));
 
-const args = ['-std=c++17', '-O2', '-shared', '-fPIC', '-fexceptions', '-frtti', '-DNAPI_CPP_EXCEPTIONS',
+const cflags = ['-std=c++17', '-O2', '-fPIC', '-fexceptions', '-frtti', '-DNAPI_CPP_EXCEPTIONS',
   '-DNAPI_VERSION=8', '-DNODE_ADDON_API_DISABLE_DEPRECATED', '-Wno-deprecated-declarations', '-Wno-unused-parameter',
   `-I${nodeInclude}`, `-I${napiInclude}`];
+const ldflags = ['-shared'];
 if (lt.root) {
-  args.push(`-I${join(lt.root, 'include')}`, `-I${join(lt.root, 'include', 'torch', 'csrc', 'api', 'include')}`);
-  args.push(`-L${join(lt.root, 'lib')}`, `-Wl,-rpath,${join(lt.root, 'lib')}`);
-  if (lt.abi !== null) args.push(`-D_GLIBCXX_USE_CXX11_ABI=${lt.abi}`);
+  cflags.push(`-I${join(lt.root, 'include')}`, `-I${join(lt.root, 'include', 'torch', 'csrc', 'api', 'include')}`);
+  ldflags.push(`-L${join(lt.root, 'lib')}`, `-Wl,-rpath,${join(lt.root, 'lib')}`);
+  if (lt.abi !== null) cflags.push(`-D_GLIBCXX_USE_CXX11_ABI=${lt.abi}`);
 } else {
-  args.push('-I/usr/include/torch/csrc/api/include');
+  cflags.push('-I/usr/include/torch/csrc/api/include');
 }
-args.push(src, '-o', out + '.tmp', '-Wl,--no-as-needed', '-ltorch', '-ltorch_cpu', '-lc10');
-if (lt.cuda) args.push('-ltorch_cuda', '-lc10_cuda');
+const libs = ['-Wl,--no-as-needed', '-ltorch', '-ltorch_cpu', '-lc10'];
+if (lt.cuda) libs.push('-ltorch_cuda', '-lc10_cuda');
 
-const stamp = JSON.stringify({ how: lt.how, args });
+const newest = Math.max(...[...sources, ...headers, fileURLToPath(import.meta.url)].map((f) => statSync(f).mtimeMs));
+const stamp = JSON.stringify({ how: lt.how, cflags, ldflags, libs, sources: sources.map((f) => f.slice(here.length + 1)) });
 const stampFile = join(here, 'build', 'stamp.json');
 const force = process.argv.includes('--force');
-if (!force && existsSync(out) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp &&
-    statSync(out).mtimeMs > statSync(src).mtimeMs) {
+if (!force && existsSync(out) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp && statSync(out).mtimeMs > newest) {
   console.log(`native: up to date (${lt.how})`);
   process.exit(0);
 }
 mkdirSync(join(here, 'build'), { recursive: true });
-console.log(`native: compiling against ${lt.how} ...`);
+console.log(`native: compiling ${sources.length} files against ${lt.how} ...`);
 const t0 = Date.now();
-try {
-  execFileSync(process.env.CXX ?? 'g++', args, { stdio: 'inherit' });
-} catch {
+const cxx = process.env.CXX ?? 'g++';
+const run = (args) => new Promise((resolveRun) => {
+  const p = spawn(cxx, args, { stdio: 'inherit' });
+  p.on('close', (code) => resolveRun(code === 0));
+  p.on('error', () => resolveRun(false));
+});
+// Parallel compiles, at most one per core (each needs ~1 GB of memory).
+const objects = sources.map((f) => join(here, 'build', f.slice(here.length + 1).replace(/\.cc$/, '.o')));
+const jobs = Number(process.env.JOBS ?? Math.max(1, cpus().length));
+let next = 0;
+let ok = true;
+await Promise.all(Array.from({ length: Math.min(jobs, sources.length) }, async () => {
+  while (next < sources.length) {
+    const i = next++;
+    if (!(await run([...cflags, '-c', sources[i], '-o', objects[i]]))) ok = false;
+  }
+}));
+if (!ok || !(await run([...ldflags, ...objects, '-o', out + '.tmp', ...libs]))) {
   console.error('native: compile failed (see the compiler output above)');
   process.exit(1);
 }

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { checkDataset, formatCheck } from '../../data/check.js';
 import { readDataset } from '../../data/readers/index.js';
 import { DEFAULT_SPLIT, loadOrMakeSplit, type SplitMode } from '../../data/split.js';
+import { progress } from '../progress.js';
 
 const IMAGE_MODES = ['none', 'sniff', 'decode'] as const;
 type ImageMode = (typeof IMAGE_MODES)[number];
@@ -29,17 +30,6 @@ function ratio(flag: string, v: string): number {
   return n;
 }
 
-/** A progress line on stderr for long image checks (only on a terminal). */
-function progress(label: string): ((done: number, total: number) => void) | undefined {
-  if (!process.stderr.isTTY) return undefined;
-  let last = -1;
-  return (done, total) => {
-    const p = Math.floor((100 * done) / total);
-    if (p === last && done !== total) return;
-    last = p;
-    process.stderr.write(`\r${label} ${done}/${total} (${p}%)${done === total ? '\n' : ''}`);
-  };
-}
 
 interface CheckFlags { images?: string; imageCheck: string; concurrency: string; maxRows: string; json?: boolean }
 interface SplitFlags { out: string; train: string; val: string; test: string; seed: string; mode: string; images?: string; imageCheck: string }

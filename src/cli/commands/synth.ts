@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { writeContactSheet } from '../../data/synth/contact-sheet.js';
 import { synthesize, type SynthFormat } from '../../data/synth/synthesize.js';
 import type { Prevalence } from '../../data/synth/grades.js';
+import { progress } from '../progress.js';
 
 interface SynthFlags {
   out: string;
@@ -31,17 +32,6 @@ function oneOf<T extends string>(flag: string, v: string, allowed: readonly T[])
   return v as T;
 }
 
-/** A progress line on stderr (only on a terminal). */
-function progress(label: string): ((done: number, total: number) => void) | undefined {
-  if (!process.stderr.isTTY) return undefined;
-  let last = -1;
-  return (done, total) => {
-    const p = Math.floor((100 * done) / total);
-    if (p === last && done !== total) return;
-    last = p;
-    process.stderr.write(`\r${label} ${done}/${total} (${p}%)${done === total ? '\n' : ''}`);
-  };
-}
 
 /** Add the `synth` command. */
 export function register(program: Command): void {
