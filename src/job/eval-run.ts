@@ -139,15 +139,20 @@ export async function runEval(o: EvalRunOptions): Promise<{ result: EvalResult; 
   const device = (cfg.train.device.startsWith('cuda') && cudaIsAvailable() ? cfg.train.device : 'cpu') as Device;
   if (device !== 'cpu') run.model.to(device);
   const co = { imageSize: S, maxTokens: pre.maxTokens, tabularDim, device };
-  log(`evaluating ${run.model.name} (${run.checkpointId}) on ${test.length} test exams, ${protocol} protocol${foreign ? ', zero-shot/foreign data' : ''}`);
+  log(`evaluating ${run.model.name} (${run.checkpointId}) on ${test.length} test exams, ${protocol} protocol${foreign ? ', external data' : ''}`);
   const main = await predict(run.model, test, co);
 
   let probe: { icdr: Float32Array; sdrg: Float32Array } | undefined;
-  if (isClip && !foreign) {
-    // CLIP has no grade heads: a linear probe on frozen training-set image embeddings.
-    const train = data.ids.train.map((id) => data.items.get(id) as PreparedItem);
-    const tp = await predict(run.model, train, co);
-    if (tp.imageEmb && main.imageEmb) {
+  if (isClip && main.imageEmb && test.some((t) => t.icdr >= 0)) {
+    // CLIP has no grade heads: a linear probe on frozen image embeddings of the TRAINING split (for an
+    // external set, the training run's own data and split are prepared again for this).
+    const trainData = foreign
+      ? await prepareData({ ...cfg, data: { ...cfg.data, splitFile: join(run.runDir, 'split.json') } }, join(run.runDir, '..'),
+        { log, pre, source: trainedOn, imageSplits: ['train'] })
+      : data;
+    const train = trainData.ids.train.map((id) => trainData.items.get(id) as PreparedItem);
+    const tp = await predict(run.model, train, { ...co, tabularDim: trainData.featurizer?.dim ?? 0 });
+    if (tp.imageEmb) {
       const fit = (k: 'icdr' | 'sdrg'): Float32Array =>
         fitLinearProbe(tp.imageEmb as Float32Array, Int32Array.from(train, (t) => t[k]), tp.dim, 5, { seed: cfg.eval.seed })
           .predictProbs(main.imageEmb as Float32Array);
