@@ -19,6 +19,7 @@ import { serializeEvalResult, type EvalResult, type RawPredictions } from '../ev
 import { standardSubgroups } from '../eval/metrics/subgroups.js';
 import type { ExamRecord } from '../data/types.js';
 import { TabularFeaturizer } from '../data/tabular.js';
+import { Tokenizer } from '../data/tokenizer/tokenizer.js';
 import { detectFormat } from '../data/readers/index.js';
 import { resolveRunConfig, type Protocol, type RunConfig } from './config.js';
 import { prepareData, type Preprocessing, type PreparedData } from './prepare.js';
@@ -58,19 +59,10 @@ export function loadRun(path: string): LoadedRun {
   const pre = ex.preprocessing;
   const tabDim = pre.tabular === null ? 0 : TabularFeaturizer.fromJSON(pre.tabular).dim;
   const vocabSize = pre.tokenizer.vocab.length;
-  const model = buildModel(ex.modelConfig, { vocabSize, tabularDim: Math.max(tabDim, 1), specialIds: specialIdsOf(pre) });
+  const model = buildModel(ex.modelConfig, { vocabSize, tabularDim: Math.max(tabDim, 1), specialIds: Tokenizer.fromJSON(pre.tokenizer) });
   loadWeights(model, ck.weights, dir);
   const checkpointId = createHash('sha256').update(readFileSync(join(dir, 'weights.safetensors'))).digest('hex').slice(0, 16);
   return { model, modelConfig: ex.modelConfig, runConfig, pre, checkpointId, checkpointDir: dir, runDir: dirname(dir), datasetPath: ex.datasetPath ?? '' };
-}
-
-function specialIdsOf(pre: Preprocessing): { padId: number; clsId: number; sepId: number; maskId: number } {
-  const id = (t: string): number => {
-    const i = pre.tokenizer.vocab.indexOf(t);
-    if (i < 0) throw new Error(`checkpoint tokenizer has no ${t} token`);
-    return i;
-  };
-  return { padId: id('[PAD]'), clsId: id('[CLS]'), sepId: id('[SEP]'), maskId: id('[MASK]') };
 }
 
 /** Note options implied by an evaluation protocol (the model's own tokenizer etc. are kept). */
