@@ -47,34 +47,20 @@ Napi::Value MseLoss(const Napi::CallbackInfo& info) {
 // ---------------------------------------------------------------------------------------------
 // In-place initialisation (used on parameters under no-grad)
 
-Napi::Value CopyInto(const Napi::CallbackInfo& info) {
-  GUARD_BEGIN
-  torch::NoGradGuard ng;
-  T(info[0]).copy_(T(info[1]));
-  return info.Env().Undefined();
-  GUARD_END
-}
-Napi::Value NormalInit(const Napi::CallbackInfo& info) {
-  GUARD_BEGIN
-  torch::NoGradGuard ng;
-  T(info[0]).normal_(num(info, 1, 0.0), num(info, 2, 1.0));
-  return info.Env().Undefined();
-  GUARD_END
-}
-Napi::Value UniformInit(const Napi::CallbackInfo& info) {
-  GUARD_BEGIN
-  torch::NoGradGuard ng;
-  T(info[0]).uniform_(num(info, 1, 0.0), num(info, 2, 1.0));
-  return info.Env().Undefined();
-  GUARD_END
-}
-Napi::Value FillInit(const Napi::CallbackInfo& info) {
-  GUARD_BEGIN
-  torch::NoGradGuard ng;
-  T(info[0]).fill_(scalar(info[1]));
-  return info.Env().Undefined();
-  GUARD_END
-}
+// In-place writes on parameters, outside autograd: one line per op.
+#define IN_PLACE(NAME, EXPR)                          \
+  Napi::Value NAME(const Napi::CallbackInfo& info) {  \
+    GUARD_BEGIN torch::NoGradGuard ng;                \
+    torch::Tensor& t = T(info[0]);                    \
+    EXPR;                                             \
+    return info.Env().Undefined();                    \
+    GUARD_END                                         \
+  }
+
+IN_PLACE(CopyInto, t.copy_(T(info[1])))
+IN_PLACE(NormalInit, t.normal_(num(info, 1, 0.0), num(info, 2, 1.0)))
+IN_PLACE(UniformInit, t.uniform_(num(info, 1, 0.0), num(info, 2, 1.0)))
+IN_PLACE(FillInit, t.fill_(scalar(info[1])))
 
 void RegisterNN(Napi::Env env, Napi::Object exports) {
   EXPORT("softmax", Softmax);
