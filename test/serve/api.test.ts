@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import sharp from 'sharp';
 import type { FastifyInstance } from 'fastify';
-import { liveTensors } from '../../src/tensor/index.js';
+import { settledLiveTensors } from '../support/live.js';
 import { EmbeddingIndex } from '../../src/index/index.js';
 import { buildApp } from '../../src/serve/app.js';
 import { ServeEngine, UNCALIBRATED, temperaturesFromSidecar } from '../../src/serve/engine.js';
@@ -192,10 +192,10 @@ test('memory stays flat: the live-tensor count is unchanged after 24 more reques
     assert.equal((await app.inject({ method: 'POST', url: '/v1/search/image', ...multipart([imagePart(photo)]) })).statusCode, 200);
   };
   await round(); // caches (index matrix) are filled by now
-  const base = liveTensors();
+  const base = await settledLiveTensors();
   const rss0 = process.memoryUsage.rss();
   for (let i = 0; i < 8; i++) await round();
-  assert.equal(liveTensors(), base);
+  assert.equal(await settledLiveTensors(), base);
   assert.ok(process.memoryUsage.rss() - rss0 < 200 * 1024 * 1024, 'RSS grew by more than 200 MB');
 });
 
