@@ -8,11 +8,14 @@ JPEGs are opened with PIL's draft mode (DCT-domain decode at 1/2, 1/4 or 1/8 sca
 S) because sharp does the same automatically (shrink-on-load); without it PIL would decode every
 full-size pixel and the comparison would be unfair to Python.
 
-Usage: /usr/bin/python3 pipeline_peer.py --size 224 --repeat 3 [--dump first.f32] img1.jpg ...
-Prints one JSON line: {"images": n, "seconds": wall, "cpu_seconds": cpu, "images_per_s": r}.
+Usage: /usr/bin/python3 pipeline_peer.py --size 224 --repeat 3 [--dump first.f32] [--serve] img1.jpg ...
+Prints one JSON line: {"images": n, "seconds": wall, "cpu_seconds": cpu, "images_per_s": r}. With --serve
+it stays up (as a training data loader does, so that both sides of the bench are equally warm) and
+prints one such line per 'run' line read from stdin.
 """
 import argparse
 import json
+import sys
 import time
 
 import numpy as np
@@ -55,6 +58,20 @@ def preprocess(path, size, mean, std, threshold):
     return np.ascontiguousarray(a.transpose(2, 0, 1))
 
 
+def run_once(paths, size, mean, std, threshold, repeat):
+    n = 0
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        for path in paths:
+            x = preprocess(path, size, mean, std, threshold)
+            assert x.shape == (3, size, size)
+            n += 1
+    dt = time.perf_counter() - t0
+    cpu = time.process_time() - c0
+    return {"images": n, "seconds": dt, "cpu_seconds": cpu, "images_per_s": n / dt}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--size", type=int, default=224)
@@ -63,6 +80,8 @@ def main():
     p.add_argument("--threshold", type=float, default=10)
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--dump", default=None, help="write the first image's CHW float32 here")
+    p.add_argument("--serve", action="store_true",
+                   help="stay up: one timed run per line 'run' on stdin, one JSON line each; EOF ends")
     p.add_argument("paths", nargs="+")
     a = p.parse_args()
     mean = np.asarray(a.mean, dtype=np.float32)
@@ -70,17 +89,13 @@ def main():
     first = preprocess(a.paths[0], a.size, mean, std, a.threshold)  # warm-up, not timed
     if a.dump:
         first.astype(np.float32).tofile(a.dump)
-    n = 0
-    c0 = time.process_time()
-    t0 = time.perf_counter()
-    for _ in range(a.repeat):
-        for path in a.paths:
-            x = preprocess(path, a.size, mean, std, a.threshold)
-            assert x.shape == (3, a.size, a.size)
-            n += 1
-    dt = time.perf_counter() - t0
-    cpu = time.process_time() - c0
-    print(json.dumps({"images": n, "seconds": dt, "cpu_seconds": cpu, "images_per_s": n / dt}))
+    if not a.serve:
+        print(json.dumps(run_once(a.paths, a.size, mean, std, a.threshold, a.repeat)))
+        return
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if line.strip() == "run":
+            print(json.dumps(run_once(a.paths, a.size, mean, std, a.threshold, a.repeat)), flush=True)
 
 
 if __name__ == "__main__":
