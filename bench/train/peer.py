@@ -330,7 +330,11 @@ class Kemt(nn.Module):
         if mlm_prob > 0:  # second BERT pass on the masked note
             inp, labels = mask_tokens(b["ids"], b["mask"], mlm_prob, self.special, self.vocab)
             h = self.text(inp, b["mask"])
-            out["mlm"] = (self.mlmHead(h, self.text.embeddings.word.weight), labels)
+            # as src/models/kemt.ts: the head runs on the selected positions only -> (M, V), (M)
+            flat = labels.reshape(-1)
+            pos = flat.ne(IGNORE).nonzero().squeeze(1)
+            rows = h.reshape(-1, h.shape[2]).index_select(0, pos)
+            out["mlm"] = (self.mlmHead(rows, self.text.embeddings.word.weight), flat.index_select(0, pos))
         return out
 
 
@@ -364,7 +368,7 @@ def objective(out, b, w):
     if w["mlm"] != 0 and out["mlm"] is not None:
         logits, labels = out["mlm"]
         if labels.ne(IGNORE).sum().item() != 0:
-            terms.append(("mlm", F.cross_entropy(logits.reshape(-1, logits.shape[2]), labels.reshape(-1), ignore_index=IGNORE)))
+            terms.append(("mlm", F.cross_entropy(logits, labels, ignore_index=IGNORE)))
     for k in ("icdr", "sdrg"):
         if w[k] != 0 and labels_known(b[k]):
             terms.append((k, F.cross_entropy(out[k], b[k], ignore_index=IGNORE, label_smoothing=0.0)))

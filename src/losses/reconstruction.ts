@@ -37,16 +37,15 @@ export function maskedPatchMse(mae: MaeOutput): Tensor | null {
 }
 
 /**
- * MLM cross-entropy over positions whose label is not -100. Null when every label is -100.
- * logits: (B, L, V); labels: (B, L) int64.
+ * MLM cross-entropy over positions whose label is not -100. Null when none counts.
+ * logits: (N, V); labels: (N) int64.
  * @example mlmCrossEntropy({ logits, labels }) // 0-d
  */
 export function mlmCrossEntropy(mlm: MlmOutput): Tensor | null {
   const { logits, labels } = mlm;
-  if (logits.ndim !== 3 || labels.ndim !== 2 || logits.shape[0] !== labels.shape[0] || logits.shape[1] !== labels.shape[1]) {
-    throw new Error(`mlmCrossEntropy: logits [${logits.shape.join(', ')}] must be (B, L, V) over labels [${labels.shape.join(', ')}] (B, L)`);
+  if (logits.ndim !== 2 || labels.ndim !== 1 || logits.shape[0] !== labels.shape[0]) {
+    throw new Error(`mlmCrossEntropy: logits [${logits.shape.join(', ')}] must be (N, V) over labels [${labels.shape.join(', ')}] (N)`);
   }
-  if (labels.ne(IGNORE_INDEX).sum().item() === 0) return null;
-  const v = logits.shape[2] as number;
-  return crossEntropy(logits.reshape([-1, v]), labels.reshape([-1]), { ignoreIndex: IGNORE_INDEX }); // (B*L, V) vs (B*L)
+  if (labels.shape[0] === 0 || labels.ne(IGNORE_INDEX).sum().item() === 0) return null;
+  return crossEntropy(logits, labels, { ignoreIndex: IGNORE_INDEX }); // (N, V) vs (N)
 }

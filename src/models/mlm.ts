@@ -7,6 +7,7 @@
  * @example
  *   const { input, labels } = maskTokens(ids, mask, 0.15, specials, vocabSize); // (B, L) each
  *   const logits = head.forward(bert.forward(input, mask), bert.embeddings.word.weight); // (B, L, V)
+ *   // (Kemt runs the head on the selected positions only: see selectedPositions.)
  */
 import { linear, Tensor, tidy, where, type Device } from '../tensor/index.js';
 import { LayerNorm, Linear, Module, zeros } from '../nn/index.js';
@@ -29,6 +30,18 @@ export interface MaskedTokens {
   input: Tensor;
   /** (B, L) int64 original ids where selected, -100 elsewhere. */
   labels: Tensor;
+}
+
+/**
+ * Flat positions (int64, on labels' device) whose label is not -100: the rows the MLM head needs.
+ * @example selectedPositions(Tensor.from([-100, 7, -100, 9], [4], 'int64')).toNumbers() // [1, 3]
+ */
+export function selectedPositions(labels: Tensor): Tensor {
+  const values = labels.toNumbers(); // a small (B*L) read-back; the loss is read back every step anyway
+  const pos: number[] = [];
+  values.forEach((v, i) => { if (v !== -100) pos.push(i); });
+  const t = Tensor.from(pos, [pos.length], 'int64');
+  return labels.device === 'cpu' ? t : t.to(labels.device as Device);
 }
 
 /**
@@ -68,11 +81,11 @@ export class MlmHead extends Module {
     this.bias = this.param('bias', zeros([vocabSize]), { decay: false }); // (V)
   }
 
-  /** (B, L, D) sequence output, (V, D) word embeddings -> (B, L, V) logits. */
+  /** (..., D) hidden states (all positions, or the selected ones), (V, D) word embeddings -> (..., V) logits. */
   forward(h: Tensor, wordEmbeddings: Tensor): Tensor {
     return tidy(() => {
-      const t = this.norm.forward(this.transform.forward(h).gelu('none')); // (B, L, D)
-      return linear(t, wordEmbeddings, this.bias); // (B, L, V)
+      const t = this.norm.forward(this.transform.forward(h).gelu('none')); // (..., D)
+      return linear(t, wordEmbeddings, this.bias); // (..., V)
     });
   }
 }

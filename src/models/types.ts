@@ -46,9 +46,9 @@ export interface MaeOutput {
 
 /** Masked-language-modelling output. */
 export interface MlmOutput {
-  /** (B, L, V) logits. */
+  /** (N, V) logits for N token positions (Kemt: the selected positions only). */
   logits: Tensor;
-  /** (B, L) int64 original ids at masked positions, -100 elsewhere. */
+  /** (N) int64 original ids; -100 marks a position that does not count. */
   labels: Tensor;
 }
 

@@ -25,10 +25,12 @@ test('maskedPatchMse counts masked patches only (sum / number masked)', () => ti
 
 test('mlmCrossEntropy ignores -100 and is null when nothing is selected', () => tidy(() => {
   const z = [[0.5, -1, 2], [1, 0, -0.5]];
-  const logits = F64(z.flat(), [1, 2, 3]);
-  close(mlmCrossEntropy({ logits, labels: I64([-100, 2], [1, 2]) })!.item(), -logSoftmax(z[1]!)[2]!);
-  close(mlmCrossEntropy({ logits, labels: I64([1, 0], [1, 2]) })!.item(), -(logSoftmax(z[0]!)[1]! + logSoftmax(z[1]!)[0]!) / 2);
-  assert.equal(mlmCrossEntropy({ logits, labels: I64([-100, -100], [1, 2]) }), null);
+  const logits = F64(z.flat(), [2, 3]); // (N, V)
+  close(mlmCrossEntropy({ logits, labels: I64([-100, 2], [2]) })!.item(), -logSoftmax(z[1]!)[2]!);
+  close(mlmCrossEntropy({ logits, labels: I64([1, 0], [2]) })!.item(), -(logSoftmax(z[0]!)[1]! + logSoftmax(z[1]!)[0]!) / 2);
+  assert.equal(mlmCrossEntropy({ logits, labels: I64([-100, -100], [2]) }), null);
+  assert.equal(mlmCrossEntropy({ logits: Tensor.zeros([0, 3], 'float64'), labels: I64([], [0]) }), null); // nothing selected
+  assert.throws(() => mlmCrossEntropy({ logits: F64(z.flat(), [1, 2, 3]), labels: I64([1, 0], [1, 2]) }), /must be \(N, V\) over labels \[1, 2\] \(N\)/);
 }));
 
 test('gradeCrossEntropy: class weights (weighted mean), smoothing, unknown grades', () => tidy(() => {
@@ -71,8 +73,8 @@ test('gradcheck float64: masked-patch MSE, MLM and weighted + smoothed grading C
   const target = Tensor.randn([2, 3, 4], 'float64');
   let r = gradcheck((p) => maskedPatchMse({ pred: p, target, mask })!, [Tensor.randn([2, 3, 4], 'float64')]);
   assert.ok(r.maxRelErr < tol, `mae ${r.maxRelErr}`);
-  const labels = I64([-100, 3, 0, -100], [2, 2]);
-  r = gradcheck((z) => mlmCrossEntropy({ logits: z, labels })!, [Tensor.randn([2, 2, 5], 'float64')]);
+  const labels = I64([-100, 3, 0, -100], [4]);
+  r = gradcheck((z) => mlmCrossEntropy({ logits: z, labels })!, [Tensor.randn([4, 5], 'float64')]);
   assert.ok(r.maxRelErr < tol, `mlm ${r.maxRelErr}`);
   const grades = I64([0, 4, -100, 2], [4]);
   r = gradcheck((z) => gradeCrossEntropy(z, grades, { classWeights: [0.5, 1, 1, 2, 0.5], labelSmoothing: 0.1 })!, [Tensor.randn([4, 5], 'float64')]);

@@ -6,6 +6,7 @@ import { AdamW, crossEntropy, disposeAll, liveTensors, manualSeed, Tensor, tidy 
 import { buildModel } from '../../src/models/build.js';
 import { ClipBaseline } from '../../src/models/clip.js';
 import { Kemt } from '../../src/models/kemt.js';
+import { selectedPositions } from '../../src/models/mlm.js';
 import { loadPreset } from '../../src/models/presets.js';
 import type { Batch, ForwardOptions } from '../../src/models/types.js';
 
@@ -76,12 +77,33 @@ describe('Kemt (tiny preset)', () => {
     assert.deepEqual(out.mae?.pred.shape, [4, 16, 8 * 8 * 3]);
     assert.deepEqual(out.mae?.target.shape, [4, 16, 192]);
     assert.deepEqual(out.mae?.mask.toNumbers().reduce((a, b) => a + b, 0), 4 * 12, '75% of 16 patches masked per sample');
-    assert.deepEqual(out.mlm?.logits.shape, [4, 9, V]);
-    assert.deepEqual(out.mlm?.labels.shape, [4, 9]);
+    // the head runs on the selected positions only: (M, V) logits over M labels, none of them -100
+    const M = out.mlm?.labels.shape[0] as number;
+    assert.ok(M > 0 && M < 4 * 9, `selected positions: ${M} of 36`);
+    assert.deepEqual(out.mlm?.logits.shape, [M, V]);
+    assert.ok(out.mlm?.labels.toNumbers().every((id) => id >= 0 && id < V), 'labels are real ids');
     const off = tidy(() => m.forward(batch, EVAL));
     assert.equal(off.mae, null);
     assert.equal(off.mlm, null);
     disposeAll([out, off, batch]);
+    m.dispose();
+  });
+
+  it('MLM on the selected positions only equals the full (B, L, V) loss with -100 ignored', () => {
+    const m = kemt(3);
+    tidy(() => {
+      manualSeed(5);
+      const D = m.mlmHead.transform.outFeatures;
+      const h = Tensor.randn([3, 7, D]); // (B, L, D) hidden states
+      const labels = Tensor.from([-100, 4, -100, -100, 9, 1, -100, 2, -100, -100, -100, -100, -100, 59, 0, -100, -100, 3, -100, -100, -100], [21], 'int64');
+      const pos = selectedPositions(labels);
+      assert.deepEqual(pos.toNumbers(), [1, 4, 5, 7, 13, 14, 17]);
+      const word = m.text.embeddings.word.weight;
+      const full = crossEntropy(m.mlmHead.forward(h, word).reshape([21, V]), labels, { ignoreIndex: -100 }).item();
+      const sel = m.mlmHead.forward(h.reshape([21, D]).indexSelect(0, pos), word); // (7, V)
+      const part = crossEntropy(sel, labels.indexSelect(0, pos)).item();
+      close([part], [full], 1e-6, 'selected-only MLM loss');
+    });
     m.dispose();
   });
 

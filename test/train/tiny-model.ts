@@ -77,7 +77,8 @@ export class TinyModel implements TrainableModel {
       const sel = Tensor.rand([b, L]).lt(o.mlmProb); // (B, L)
       const labels = batch.tokenIds!.maskedFill(sel.logicalNot(), -100);
       const logits = linear(tok.add(fused.unsqueeze(1)), this.g('mlm.head.weight'), this.g('mlm.head.bias')); // (B, L, V)
-      mlm = { logits, labels };
+      mlm = { logits: logits.reshape([b * L, -1]), labels: labels.reshape([-1]) }; // (N, V), (N): every position, -100 where unselected
+
     }
     return {
       imageEmb: imgH.normalize(2, 1), textEmb: txtH.normalize(2, 1), tabEmb: tabH.normalize(2, 1),
