@@ -20,6 +20,7 @@ import { buildNoteWithTemplates, resolveNoteOptions, type NoteOptions, type Note
 import { Tokenizer, type TokenizerJSON } from '../data/tokenizer/tokenizer.js';
 import { buildVocab } from '../data/tokenizer/builder.js';
 import { TabularFeaturizer } from '../data/tabular.js';
+import { imageBackend } from '../data/images/fastpath.js';
 import { ImageLoader } from '../data/images/loader.js';
 import { resolveImageConfig, type ImageConfig } from '../data/images/config.js';
 import { synthesize } from '../data/synth/index.js';
@@ -215,7 +216,8 @@ export async function prepareData(cfg: RunConfig, runRoot: string, o: PrepareOpt
   }
   for (const k of ['train', 'val', 'test'] as const) ids[k] = ids[k].filter((id) => items.has(id));
   log(`prepared ${items.size} exams (train ${ids.train.length}, val ${ids.val.length}, test ${ids.test.length}); ` +
-    `${groupOf.size} distinct notes; vocab ${tokenizer.vocabSize}; tabular width ${tabularDim}; images ${image.size}px`);
+    `${groupOf.size} distinct notes; vocab ${tokenizer.vocabSize}; tabular width ${tabularDim}; images ${image.size}px ` +
+    `(${imageBackend() === 'native' ? 'native fast path: libjpeg-turbo + Lanczos' : 'sharp only'})`);
   const datasetName = source === 'synth' ? `synthetic twin (${cfg.data.synth.prevalence}, ${cfg.data.synth.patients} patients)` : datasetPath;
   return { datasetPath, datasetName, read, split, splitOf, records, notes, tokenizer, featurizer, pre, items, ids };
 }
