@@ -14,9 +14,9 @@
  * (the machine is shared: this damps noise from other processes).
  * Last line: `train-step-ratio <retalign time per step / pytorch time per step>` (target <= 1.15).
  *
- * usage: node --import tsx bench/train/run.ts [--steps 5] [--warmup 2] [--threads <cores>] [--batch 32]
+ * usage: node --import tsx bench/train/run.ts [--steps 8] [--warmup 2] [--threads <cores>] [--batch 32]
  *          [--device cpu|cuda] [--dtype float32|bfloat16]
- *        npm run bench:train -- --steps 3          (compiled: dist/bench/train/run.js)
+ *        npm run bench:train                        (compiled: dist/bench/train/run.js; fewer --steps are noisier)
  *        PYTHON=<python with torch> overrides /usr/bin/python3 (e.g. a CUDA build on the GPU machine).
  * bfloat16 (CUDA only) = autocast around forward + losses with float32 master weights, on both sides.
  */
@@ -53,7 +53,7 @@ function intArg(name: string, dflt: number, min: number): number {
   if (!Number.isInteger(v) || v < min) throw new Error(`bench/train: --${name} is '${s}'; expected an integer >= ${min}`);
   return v;
 }
-const steps = intArg('steps', 5, 1);
+const steps = intArg('steps', 8, 1);
 const warmup = intArg('warmup', 2, 0);
 const threads = intArg('threads', Math.max(1, cpus().length), 1);
 const batchSize = intArg('batch', 32, 2);
