@@ -60,6 +60,49 @@ export const BRSET_DEFAULT_FIELDS: readonly FieldSpec[] = [
   { name: 'exam_eye', kind: 'categorical' },
 ];
 
+/**
+ * The photo's reading by the grader (normal/abnormal optic disc, vessels, macula), not the patient's
+ * record: in BRSET the same annotators set these and the DR grade, so as features they let a model
+ * grade from the grader's own reading. The honest protocol leaves them out by default (src/job/config.ts).
+ */
+export const GRADER_READING_FIELDS: readonly string[] = ['optic_disc', 'vessels', 'macula'];
+
+const DECLARABLE_KINDS = ['numeric', 'categorical', 'boolean'] as const;
+
+/**
+ * Field specs from a list of names (a run config's data.tabularFields): a name of BRSET_DEFAULT_FIELDS
+ * takes its spec; 'name:numeric', 'name:categorical' or 'name:boolean' declares another column of the
+ * records (e.g. a manifest's 'hba1c:numeric'). null = BRSET_DEFAULT_FIELDS. Labels are refused.
+ * @example tabularFieldSpecs(['patient_age', 'hba1c:numeric']) // [{ name: 'patient_age', kind: 'numeric' }, { name: 'hba1c', kind: 'numeric' }]
+ */
+export function tabularFieldSpecs(names: readonly string[] | null, where = 'data.tabularFields'): FieldSpec[] {
+  if (names === null) return BRSET_DEFAULT_FIELDS.map((f) => ({ ...f }));
+  if (names.length === 0) throw new Error(`${where}: empty; list at least one field, or use null for the default list`);
+  const seen = new Set<string>();
+  return names.map((entry) => {
+    const [name, kind, extra] = entry.split(':').map((x) => x.trim());
+    if (name === undefined || name === '' || extra !== undefined) throw new Error(`${where}: "${entry}" is not 'name' or 'name:kind'`);
+    if (seen.has(name)) throw new Error(`${where}: "${name}" is listed twice`);
+    seen.add(name);
+    let spec: FieldSpec;
+    if (kind === undefined) {
+      const known = BRSET_DEFAULT_FIELDS.find((f) => f.name === name);
+      if (known === undefined) {
+        throw new Error(`${where}: "${name}" is not one of the default fields (${BRSET_DEFAULT_FIELDS.map((f) => f.name).join(', ')}); ` +
+          `declare another column as '${name}:numeric', '${name}:categorical' or '${name}:boolean'`);
+      }
+      spec = { ...known };
+    } else {
+      if (!(DECLARABLE_KINDS as readonly string[]).includes(kind)) {
+        throw new Error(`${where}: "${entry}" has kind "${kind}"; expected ${DECLARABLE_KINDS.join(', ')}`);
+      }
+      spec = { name, kind: kind as FieldKind };
+    }
+    checkSpec(spec);
+    return spec;
+  });
+}
+
 type FieldStats =
   | { name: string; kind: 'numeric'; mean: number; sd: number }
   | { name: string; kind: 'categorical'; categories: string[] }

@@ -19,7 +19,7 @@ import { loadOrMakeSplit, type SplitFile } from '../data/split.js';
 import { buildNoteWithTemplates, resolveNoteOptions, type NoteOptions, type NoteTruth } from '../data/notes/index.js';
 import { Tokenizer, type TokenizerJSON } from '../data/tokenizer/tokenizer.js';
 import { buildVocab } from '../data/tokenizer/builder.js';
-import { TabularFeaturizer } from '../data/tabular.js';
+import { TabularFeaturizer, tabularFieldSpecs } from '../data/tabular.js';
 import { imageBackend } from '../data/images/fastpath.js';
 import { ImageLoader } from '../data/images/loader.js';
 import { resolveImageConfig, type ImageConfig } from '../data/images/config.js';
@@ -161,7 +161,7 @@ export async function prepareData(cfg: RunConfig, runRoot: string, o: PrepareOpt
   if (o.pre) featurizer = o.pre.tabular === null ? null : TabularFeaturizer.fromJSON(o.pre.tabular);
   else if (read.format !== 'deepeyenet') {
     const train = records.filter((r) => splitOf.get(r.imageId) === 'train');
-    featurizer = TabularFeaturizer.fit(train);
+    featurizer = TabularFeaturizer.fit(train, tabularFieldSpecs(cfg.data.tabularFields));
   }
   const tabularDim = featurizer?.dim ?? 0;
 

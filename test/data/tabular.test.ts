@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExamRecord, FieldValue } from '../../src/data/types.js';
-import { BRSET_DEFAULT_FIELDS, TabularFeaturizer, type FieldSpec } from '../../src/data/tabular.js';
+import { BRSET_DEFAULT_FIELDS, GRADER_READING_FIELDS, TabularFeaturizer, tabularFieldSpecs, type FieldSpec } from '../../src/data/tabular.js';
 
 function rec(id: string, fields: Record<string, FieldValue>): ExamRecord {
   return {
@@ -107,4 +107,24 @@ test('BRSET default field list on decoded BRSET-like records', () => {
   assert.equal(f.transform(r2)[names1.indexOf('insulin:missing')], 1);
   assert.equal(f.transform(r2)[names1.indexOf('comorbidity_hypertension')], 1);
   assert.equal(f.transform(rec('img3', {}))[names1.indexOf('comorbidity_hypertension:missing')], 1);
+});
+
+test('tabularFieldSpecs: default names take their spec, other columns are declared, mistakes are named', () => {
+  assert.deepEqual(tabularFieldSpecs(null), BRSET_DEFAULT_FIELDS.map((f) => ({ ...f })));
+  assert.deepEqual(tabularFieldSpecs(['patient_age', 'comorbidity_hypertension', 'hba1c:numeric', 'smoker : boolean']), [
+    { name: 'patient_age', kind: 'numeric' },
+    BRSET_DEFAULT_FIELDS.find((f) => f.name === 'comorbidity_hypertension'),
+    { name: 'hba1c', kind: 'numeric' },
+    { name: 'smoker', kind: 'boolean' },
+  ]);
+  // the grader's reading of the photo is part of the default list, and can be left out by name
+  for (const f of GRADER_READING_FIELDS) assert.ok(BRSET_DEFAULT_FIELDS.some((d) => d.name === f), f);
+  const withoutReading = BRSET_DEFAULT_FIELDS.filter((f) => !GRADER_READING_FIELDS.includes(f.name)).map((f) => f.name);
+  assert.equal(tabularFieldSpecs(withoutReading).length, BRSET_DEFAULT_FIELDS.length - 3);
+  assert.throws(() => tabularFieldSpecs(['hba1c']), /data\.tabularFields: "hba1c" is not one of the default fields \(patient_age, .*\); declare another column as 'hba1c:numeric'/);
+  assert.throws(() => tabularFieldSpecs(['hba1c:float']), /"hba1c:float" has kind "float"; expected numeric, categorical, boolean/);
+  assert.throws(() => tabularFieldSpecs(['patient_age', 'patient_age']), /"patient_age" is listed twice/);
+  assert.throws(() => tabularFieldSpecs(['DR_ICDR:categorical']), /"DR_ICDR" is a label .* and can never be a feature/);
+  assert.throws(() => tabularFieldSpecs([]), /data\.tabularFields: empty/);
+  assert.throws(() => tabularFieldSpecs(['a:numeric:x']), /"a:numeric:x" is not 'name' or 'name:kind'/);
 });

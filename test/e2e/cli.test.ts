@@ -10,6 +10,7 @@ import { parseEvalResult } from '../../src/eval/result.js';
 import { HEADLINE_COLUMNS, formatMetric } from '../../src/eval/report/index.js';
 import { headlineTable } from '../../src/job/demo.js';
 import { packageRoot } from '../../src/data/assets.js';
+import { BRSET_DEFAULT_FIELDS, GRADER_READING_FIELDS } from '../../src/data/tabular.js';
 
 const smoke = join(packageRoot(), 'configs', 'runs', 'smoke.json');
 
@@ -23,9 +24,13 @@ test('CLI end to end: synth, data check, train, eval, report; report numbers equ
     assert.equal(await main(['data', 'check', data]), 0);
 
     const run = join(root, 'run');
-    const sets = ['--set', `data.source="${data}"`, '--set', 'train.steps=6', '--set', 'train.evalEvery=3'];
+    // the record without the grader's reading of the photo (data.tabularFields reaches the featurizer)
+    const fields = BRSET_DEFAULT_FIELDS.map((f) => f.name).filter((n) => !GRADER_READING_FIELDS.includes(n));
+    const sets = ['--set', `data.source="${data}"`, '--set', 'train.steps=6', '--set', 'train.evalEvery=3', '--set', `data.tabularFields=${JSON.stringify(fields)}`];
     assert.equal(await main(['train', '--config', smoke, ...sets, '--out', run, '--no-progress']), 0);
     assert.ok(existsSync(join(run, 'last', 'weights.safetensors')));
+    const state = JSON.parse(readFileSync(join(run, 'last', 'state.json'), 'utf8')) as { extras: { preprocessing: { tabular: { fields: { name: string }[] } } } };
+    assert.deepEqual(state.extras.preprocessing.tabular.fields.map((f) => f.name), fields);
     assert.ok(existsSync(join(run, 'metrics.jsonl')));
 
     const evalDir = join(run, 'eval');
@@ -61,6 +66,9 @@ test('CLI: --help exits 0; unknown config keys and bad options fail with precise
   await assert.rejects(main(['train', '--config', smoke, '--set', 'train.stepz=3']), /unknown config key 'train.stepz'; valid keys of 'train': steps/);
   await assert.rejects(main(['train', '--config', join(tmpdir(), 'nope.json')]), /cannot read run config/);
   await assert.rejects(main(['eval', '--checkpoint', tmpdir()]), /not a checkpoint/);
+  await assert.rejects(main(['train', '--config', smoke, '--set', 'data.tabularFields=["patient_age","hba1c"]']),
+    /data\.tabularFields: "hba1c" is not one of the default fields .*declare another column as 'hba1c:numeric'/);
+  await assert.rejects(main(['train', '--config', smoke, '--set', 'data.tabularFields=["macula","DR_ICDR:categorical"]']), /"DR_ICDR" is a label/);
 });
 
 test('train --resume after an interrupted run reaches the same weights as an uninterrupted one', async () => {

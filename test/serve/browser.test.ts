@@ -7,31 +7,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { packageRoot } from '../../src/data/assets.js';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
 import { serveFixture, type ServeFixture } from './fixture.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync'];
-
-/** In-page expressions are strings (this project compiles without the DOM library). */
-const LOADED = (sel: string): string => `[...document.querySelectorAll('${sel}')].every((i) => i.naturalWidth > 0)`;
-
-/**
- * Waits until an in-page condition holds. page.waitForFunction would eval the string inside the
- * page, which the page's CSP (no 'unsafe-eval') forbids; a CDP evaluate of a polling promise is fine.
- */
-async function until(page: Page, cond: string): Promise<void> {
-  await page.evaluate(`new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const t = setInterval(() => {
-      if (${cond}) { clearInterval(t); resolve(true); }
-      else if (Date.now() - t0 > 30000) { clearInterval(t); reject(new Error('timed out waiting for: ' + ${JSON.stringify(cond)})); }
-    }, 50);
-  })`);
-}
+import { CHROMIUM, launchPage, LOADED, until } from './page.js';
 
 let fx: ServeFixture;
 let server: RunningServer;
@@ -43,11 +23,7 @@ before(async () => {
   assert.ok(existsSync(CHROMIUM), `Chromium is missing at ${CHROMIUM}: install the Debian package with \`apt-get install -y chromium\``);
   fx = await serveFixture();
   server = await startServer({ checkpoint: fx.checkpoint, index: fx.index, host: '127.0.0.1', port: 0, rateLimit: null });
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1180, height: 900 }, deviceScaleFactor: 1, timeout: 60_000,
-  });
-  page = context.pages()[0] ?? await context.newPage();
-  page.setDefaultTimeout(30_000);
+  ({ context, page } = await launchPage(profile));
 });
 after(async () => {
   await context?.close();

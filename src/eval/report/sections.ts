@@ -66,7 +66,10 @@ export function auditSection(results: readonly EvalResult[], labels: readonly st
       'training, so the model can recognise the patient rather than the disease; (3) **duplicate notes**: templated notes repeat ' +
       'across images, so strict Recall@1 over the full gallery is partly a draw among identical notes while the duplicate-aware ' +
       'rate counts them as hits; (4) **majority-class accuracy**: with about 93% grade 0, always answering "no DR" already ' +
-      'scores the majority-class accuracy, so accuracy gaps matter less than kappa, macro-F1 and AUC gaps.',
+      'scores the majority-class accuracy, so accuracy gaps matter less than kappa, macro-F1 and AUC gaps; (5) **the grader\'s ' +
+      'reading in the record**: by default the paper protocol\'s tabular input includes optic disc, vessels and macula ' +
+      '(normal/abnormal), which BRSET\'s graders set together with the DR grade; the honest protocol\'s does not ' +
+      '(run config data.tabularFields), since a clinic grading a new photo has the patient\'s record but not that reading.',
     '',
   );
   const groups = new Map<string, { paper?: number; honest?: number }>();
