@@ -89,6 +89,23 @@ async function calibrate(run: LoadedRun, inDomain: PreparedData | null, co: { im
 }
 
 /** Builds the index; see the module comment. */
+/** Above this mean pairwise cosine an index build warns that the embeddings have collapsed. */
+export const COLLAPSED_COSINE = 0.98;
+
+/**
+ * Mean cosine over all pairs i != j of n unit rows of width d: (n^2 |mean|^2 - n) / (n (n - 1)), from
+ * the mean vector in O(n d). 1 = every row the same; about 0 for unrelated directions. NaN when n < 2.
+ * @example meanPairwiseCosine(Float32Array.from([1, 0, 0, 1]), 2, 2) // 0
+ */
+export function meanPairwiseCosine(rows: Float32Array, n: number, d: number): number {
+  if (n < 2) return Number.NaN;
+  const mean = new Float64Array(d);
+  for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) mean[k] = (mean[k] as number) + (rows[i * d + k] as number);
+  let sq = 0;
+  for (let k = 0; k < d; k++) sq += ((mean[k] as number) / n) ** 2;
+  return (n * n * sq - n) / (n * (n - 1));
+}
+
 export async function buildIndex(o: BuildIndexOptions): Promise<BuildIndexResult> {
   const log = o.log ?? ((m: string) => console.log(m));
   const out = resolve(o.out);
@@ -155,6 +172,13 @@ export async function buildIndex(o: BuildIndexOptions): Promise<BuildIndexResult
   }
   if (withoutImagePath > 0) log(`${withoutImagePath} images lie outside ${dataRoot}: indexed without an image path (the server shows no photo for them)`);
 
+  const spread = { image: meanPairwiseCosine(p.imageEmb, items.length, p.dim), note: meanPairwiseCosine(p.textEmb, items.length, p.dim) };
+  for (const [kind, c] of Object.entries(spread)) {
+    if (c > COLLAPSED_COSINE) {
+      log(`warning: the ${kind} embeddings are nearly identical (mean pairwise cosine ${c.toFixed(4)}): this model barely tells ` +
+        `${kind}s apart, so ${kind === 'image' ? 'similar-case and image search' : 'text search'} rankings are close to arbitrary (train longer)`);
+    }
+  }
   const calibration = await calibrate(run, foreign ? null : data, co, log);
   const sidecar: IndexSidecar = {
     format: SIDECAR_FORMAT,
@@ -164,6 +188,7 @@ export async function buildIndex(o: BuildIndexOptions): Promise<BuildIndexResult
     datasetName: data.datasetName,
     createdAt: new Date().toISOString(),
     counts: { images: items.length, notes: items.length, withoutImagePath },
+    meanPairwiseCosine: spread,
     calibration,
   };
   writeSidecar(out, sidecar);

@@ -33,6 +33,8 @@ export interface IndexSidecar {
   datasetName: string;
   createdAt: string;
   counts: { images: number; notes: number; withoutImagePath: number };
+  /** Mean pairwise cosine of the indexed embeddings (near 1: collapsed, rankings close to arbitrary); absent in older indexes. */
+  meanPairwiseCosine?: { image: number; note: number };
   /** Null when the model has no grade heads (CLIP) or the run has no validation split. */
   calibration: { icdr: TemperatureInfo; sdrg: TemperatureInfo; split: string } | null;
 }

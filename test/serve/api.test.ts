@@ -58,6 +58,8 @@ test('GET /healthz, /v1/info', async () => {
   assert.equal(info.gradeHeads, true);
   assert.equal(info.imageSize, 64);
   assert.deepEqual(info.index, { items: 2 * sidecar.counts.images, cases: sidecar.counts.images });
+  for (const c of Object.values(sidecar.meanPairwiseCosine ?? {})) assert.ok(c >= -1 && c <= 1 + 1e-6, `mean pairwise cosine ${c}`);
+  assert.deepEqual(Object.keys(sidecar.meanPairwiseCosine ?? {}), ['image', 'note']);
   const age = (info.fields as Json[]).find((f) => f.name === 'age');
   assert.deepEqual(age, { name: 'age', field: 'patient_age', kind: 'number', help: 'age in years', min: 0, max: 120 });
   assert.ok((info.fields as Json[]).some((f) => f.name === 'sex' && f.values.join() === 'male,female'));

@@ -11,6 +11,7 @@ import { ServeMetrics } from '../../src/serve/metrics.js';
 import { heatmapSide, rampColor, upsampleGrid } from '../../src/serve/heatmap.js';
 import { assertBindable, bearerMatches, checkToken, isLoopbackHost } from '../../src/serve/auth.js';
 import { bar, excerpt, table } from '../../src/serve/format.js';
+import { meanPairwiseCosine } from '../../src/serve/build-index.js';
 
 const ALL = new Set(['patient_age', 'patient_sex', 'diabetes', 'diabetes_time_y', 'insulin', 'comorbidities', 'camera', 'exam_eye']);
 const status400 = (re: RegExp) => (e: unknown): boolean => e instanceof HttpError && e.statusCode === 400 && re.test(e.message);
@@ -177,4 +178,27 @@ test('format: bars, excerpts without control characters, aligned tables', () => 
   assert.equal(excerpt('abcdefghij', 5), 'abcd…');
   assert.equal(excerpt(null, 5), '');
   assert.equal(table(['rank', 'id'], [['1', 'img001'], ['10', 'x']]), 'rank  id\n----  ------\n1     img001\n10    x');
+});
+
+test('meanPairwiseCosine: hand-computed cases and the O(n^2) definition', () => {
+  assert.equal(meanPairwiseCosine(Float32Array.from([1, 0, 0, 1]), 2, 2), 0); // orthogonal
+  assert.ok(Math.abs(meanPairwiseCosine(Float32Array.from([0.6, 0.8, 0.6, 0.8, 0.6, 0.8]), 3, 2) - 1) < 1e-6); // identical
+  const third = (2 * Math.PI) / 3; // three unit vectors 120 degrees apart: every pair has cosine -1/2
+  const tri = Float32Array.from([0, 1, 2].flatMap((i) => [Math.cos(i * third), Math.sin(i * third)]));
+  assert.ok(Math.abs(meanPairwiseCosine(tri, 3, 2) + 0.5) < 1e-6);
+  assert.ok(Number.isNaN(meanPairwiseCosine(Float32Array.from([1, 0]), 1, 2)));
+  // random unit rows against the pairwise loop
+  let seed = 7;
+  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) - 0.3;
+  const n = 9;
+  const d = 5;
+  const rows = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    const v = Array.from({ length: d }, rnd);
+    const norm = Math.hypot(...v);
+    v.forEach((x, k) => (rows[i * d + k] = x / norm));
+  }
+  let sum = 0;
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== j) for (let k = 0; k < d; k++) sum += (rows[i * d + k] as number) * (rows[j * d + k] as number);
+  assert.ok(Math.abs(meanPairwiseCosine(rows, n, d) - sum / (n * (n - 1))) < 1e-6);
 });
