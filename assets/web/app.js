@@ -158,11 +158,29 @@ function renderFields(fields) {
   $('patient-fields').hidden = shown.length === 0;
 }
 
+/** Says so next to the rankings when the model's embeddings barely differ (an undertrained model). */
+function showSpreadNotes(spread) {
+  const collapsed = (c) => typeof c === 'number' && c > spread.collapsedAbove;
+  const image = spread !== null && collapsed(spread.image);
+  const note = spread !== null && collapsed(spread.note);
+  $('similar-note').hidden = !image;
+  $('similar-note').textContent = image
+    ? `This model barely tells photos apart (mean cosine ${spread.image.toFixed(3)} between indexed photos): ` +
+      'the order of the similar cases below is close to arbitrary.'
+    : '';
+  $('search-note').hidden = !(image || note);
+  $('search-note').textContent = image || note
+    ? `This model's ${image ? 'photo' : 'note'} embeddings barely differ (mean cosine ` +
+      `${(image ? spread.image : spread.note).toFixed(3)}): text search results are close to an arbitrary pick.`
+    : '';
+}
+
 async function loadInfo() {
   const info = await (await api('/v1/info')).json();
   $('model-line').textContent = `Model ${info.model} · checkpoint ${info.checkpointId.slice(0, 10)}` +
     (info.index ? ` · ${info.index.cases ?? info.index.items} ${info.index.cases === null ? 'items' : 'cases'} indexed` : ' · no index');
   renderFields(info.fields);
+  showSpreadNotes(info.index?.meanPairwiseCosine ?? null);
   $('grade-button').disabled = !info.gradeHeads;
   if (!info.gradeHeads) $('result-status').textContent = 'This model has no grade heads: only search is available.';
 }

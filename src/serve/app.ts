@@ -49,6 +49,8 @@ export interface ServeOptions {
   rateLimit?: RateLimitOptions | null;
   /** Indexed exams, shown by /v1/info (serve.json counts.images). */
   caseCount?: number | null;
+  /** Mean pairwise cosine of the indexed embeddings, shown by /v1/info (serve.json meanPairwiseCosine). */
+  embeddingSpread?: { image: number; note: number } | null;
   /** fastify's logger option (default false); e.g. { level: 'info', stream } to capture lines. */
   logger?: FastifyServerOptions['logger'];
   version?: string;
@@ -85,7 +87,7 @@ export async function buildApp(o: ServeOptions): Promise<ServeApp> {
   const metrics = new ServeMetrics();
   const ctx: ServeContext = {
     engine: o.engine, index: o.index, cases: o.index === null ? null : new CaseStore(o.index, o.dataRoot),
-    queue, limits, authRequired: o.token !== null, caseCount: o.caseCount ?? null,
+    queue, limits, authRequired: o.token !== null, caseCount: o.caseCount ?? null, embeddingSpread: o.embeddingSpread ?? null,
   };
 
   const app = Fastify({

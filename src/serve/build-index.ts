@@ -16,7 +16,7 @@ import { prepareData, type PreparedData } from '../job/prepare.js';
 import { predict } from '../job/predict.js';
 import type { PreparedItem } from '../job/collate.js';
 import { fitTemperature } from '../eval/metrics/calibration.js';
-import { writeSidecar, SIDECAR_FORMAT, type IndexSidecar, type TemperatureInfo } from './sidecar.js';
+import { COLLAPSED_COSINE, writeSidecar, SIDECAR_FORMAT, type IndexSidecar, type TemperatureInfo } from './sidecar.js';
 
 export interface BuildIndexOptions {
   /** Checkpoint folder (run/best, run/last) or a run folder. */
@@ -89,9 +89,6 @@ async function calibrate(run: LoadedRun, inDomain: PreparedData | null, co: { im
 }
 
 /** Builds the index; see the module comment. */
-/** Above this mean pairwise cosine an index build warns that the embeddings have collapsed. */
-export const COLLAPSED_COSINE = 0.98;
-
 /**
  * Mean cosine over all pairs i != j of n unit rows of width d: (n^2 |mean|^2 - n) / (n (n - 1)), from
  * the mean vector in O(n d). 1 = every row the same; about 0 for unrelated directions. NaN when n < 2.

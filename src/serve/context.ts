@@ -23,4 +23,6 @@ export interface ServeContext {
   authRequired: boolean;
   /** Indexed exams (serve.json counts.images), null when unknown. */
   caseCount: number | null;
+  /** Mean pairwise cosine of the indexed image and note embeddings (serve.json), null when unknown. */
+  embeddingSpread: { image: number; note: number } | null;
 }

@@ -160,6 +160,16 @@ export const InfoSchema: Schema = {
       properties: {
         items: { type: 'integer', description: 'Indexed items (case images and their notes).' },
         cases: nullable({ type: 'integer', description: 'Indexed exams (from serve.json), when known.' }),
+        meanPairwiseCosine: nullable({
+          type: 'object',
+          description: 'Mean pairwise cosine of the indexed image and note embeddings (from serve.json), when known. ' +
+            'Near 1 the model barely tells cases apart and similarity rankings are close to arbitrary.',
+          required: ['image', 'note', 'collapsedAbove'],
+          properties: {
+            image: { type: 'number' }, note: { type: 'number' },
+            collapsedAbove: { type: 'number', description: 'Above this value the index build warned that the embeddings have collapsed.' },
+          },
+        }),
       },
     }),
     limits: {

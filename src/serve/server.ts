@@ -12,7 +12,7 @@ import { buildApp, type ServeApp, type ServeOptions } from './app.js';
 import { ServeEngine, temperaturesFromSidecar } from './engine.js';
 import { readSidecar } from './sidecar.js';
 
-export interface StartOptions extends Omit<ServeOptions, 'engine' | 'index' | 'dataRoot' | 'host' | 'token' | 'caseCount'> {
+export interface StartOptions extends Omit<ServeOptions, 'engine' | 'index' | 'dataRoot' | 'host' | 'token' | 'caseCount' | 'embeddingSpread'> {
   checkpoint: string;
   index: string;
   /** Override the sidecar's data folder (the dataset moved). */
@@ -41,7 +41,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
   }
   const index = EmbeddingIndex.open(o.index, { expectCheckpointId: engine.checkpointId });
   try {
-    const built = await buildApp({ ...o, engine, index, caseCount: sidecar.counts?.images ?? null, dataRoot: o.data === undefined ? sidecar.dataPath : resolve(o.data), host, token: o.token ?? null });
+    const built = await buildApp({ ...o, engine, index, caseCount: sidecar.counts?.images ?? null, embeddingSpread: sidecar.meanPairwiseCosine ?? null, dataRoot: o.data === undefined ? sidecar.dataPath : resolve(o.data), host, token: o.token ?? null });
     await built.app.listen({ host, port: o.port ?? 8080 });
     const addr = built.app.server.address();
     const port = typeof addr === 'object' && addr !== null ? addr.port : o.port ?? 8080;

@@ -23,6 +23,9 @@ export interface TemperatureInfo {
   n: number;
 }
 
+/** Above this mean pairwise cosine the embeddings count as collapsed (index build warns, the page says so). */
+export const COLLAPSED_COSINE = 0.98;
+
 export interface IndexSidecar {
   format: typeof SIDECAR_FORMAT;
   checkpointId: string;

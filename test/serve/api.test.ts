@@ -32,6 +32,7 @@ before(async () => {
   const stream = new Writable({ write(chunk, _enc, done) { logLines.push(String(chunk)); done(); } });
   ({ app } = await buildApp({
     engine, index, dataRoot: sidecar.dataPath, host: '127.0.0.1', token: null, rateLimit: null, caseCount: sidecar.counts.images,
+    embeddingSpread: sidecar.meanPairwiseCosine ?? null,
     logger: { level: 'info', stream },
   }));
 });
@@ -57,9 +58,9 @@ test('GET /healthz, /v1/info', async () => {
   assert.equal(info.checkpointId, engine.checkpointId);
   assert.equal(info.gradeHeads, true);
   assert.equal(info.imageSize, 64);
-  assert.deepEqual(info.index, { items: 2 * sidecar.counts.images, cases: sidecar.counts.images });
-  for (const c of Object.values(sidecar.meanPairwiseCosine ?? {})) assert.ok(c >= -1 && c <= 1 + 1e-6, `mean pairwise cosine ${c}`);
-  assert.deepEqual(Object.keys(sidecar.meanPairwiseCosine ?? {}), ['image', 'note']);
+  const spread = sidecar.meanPairwiseCosine as { image: number; note: number };
+  for (const c of [spread.image, spread.note]) assert.ok(c >= -1 && c <= 1 + 1e-6, `mean pairwise cosine ${c}`);
+  assert.deepEqual(info.index, { items: 2 * sidecar.counts.images, cases: sidecar.counts.images, meanPairwiseCosine: { ...spread, collapsedAbove: 0.98 } });
   const age = (info.fields as Json[]).find((f) => f.name === 'age');
   assert.deepEqual(age, { name: 'age', field: 'patient_age', kind: 'number', help: 'age in years', min: 0, max: 120 });
   assert.ok((info.fields as Json[]).some((f) => f.name === 'sex' && f.values.join() === 'male,female'));

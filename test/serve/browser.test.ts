@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { packageRoot } from '../../src/data/assets.js';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
+import { readSidecar } from '../../src/serve/sidecar.js';
 import { serveFixture, type ServeFixture } from './fixture.js';
 import { CHROMIUM, launchPage, LOADED, until } from './page.js';
 
@@ -65,6 +66,11 @@ test('upload a photo with patient data: grade bars on both scales, the heatmap, 
   assert.deepEqual(heat, { src: 'data:image/png;base64,', w: 256 });
   await until(page, LOADED('#similar img'));
   assert.equal(await page.locator('#similar li').count(), 6);
+  // the page says when the model's embeddings have collapsed (serve.json), and only then
+  const spread = readSidecar(fx.index).meanPairwiseCosine as { image: number; note: number };
+  assert.equal(await page.evaluate<boolean>("document.getElementById('similar-note').hidden"), !(spread.image > 0.98), `image spread ${spread.image}`);
+  assert.equal(await page.evaluate<boolean>("document.getElementById('search-note').hidden"), !(spread.image > 0.98 || spread.note > 0.98));
+  if (spread.image > 0.98) assert.match(await page.textContent('#similar-note') ?? '', /^This model barely tells photos apart \(mean cosine \d\.\d{3} between indexed photos\)/);
   assert.match(await page.locator('#similar li').first().textContent() ?? '', new RegExp(`^${fx.sampleId}1\\.000`));
 });
 

@@ -4,6 +4,7 @@ import { liveTensors } from '../../tensor/index.js';
 import type { ServeContext } from '../context.js';
 import { FIELD_DEFS } from '../fields.js';
 import type { ServeMetrics } from '../metrics.js';
+import { COLLAPSED_COSINE } from '../sidecar.js';
 import { HealthSchema, InfoSchema, openApiDocument, type RouteDoc } from '../openapi.js';
 
 export function registerMeta(app: FastifyInstance, ctx: ServeContext, metrics: ServeMetrics, routes: readonly RouteOptions[], version: string): void {
@@ -28,7 +29,10 @@ export function registerMeta(app: FastifyInstance, ctx: ServeContext, metrics: S
         ...(d.kind === 'choice' ? { values: [...d.values] } : {}),
         ...(d.kind === 'number' ? { min: d.min, max: d.max } : {}),
       })),
-      index: ctx.index === null ? null : { items: ctx.index.size, cases: ctx.caseCount },
+      index: ctx.index === null ? null : {
+        items: ctx.index.size, cases: ctx.caseCount,
+        meanPairwiseCosine: ctx.embeddingSpread === null ? null : { ...ctx.embeddingSpread, collapsedAbove: COLLAPSED_COSINE },
+      },
       limits: { ...ctx.limits },
     };
   });
