@@ -23,10 +23,10 @@
 // so that image worker threads never load libtorch.
 #include <napi.h>
 
-#include <csetjmp>
-#include <cstdio>
 #include <algorithm>
 #include <cmath>
+#include <csetjmp>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
