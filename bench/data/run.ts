@@ -174,15 +174,10 @@ async function main(): Promise<void> {
     };
 
     // Same work check: the two pipelines' outputs for image 0 (they differ only by resampling details).
-    const py = new Float32Array(readFileSync(dump).buffer.slice(0));
+    const meanAbsDiff = (a: Float32Array, b: Float32Array): number => a.reduce((s, v, i) => s + Math.abs(v - (b[i] as number)), 0) / a.length;
     const ours = first as Float32Array;
-    let diff = 0;
-    for (let i = 0; i < ours.length; i++) diff += Math.abs((ours[i] as number) - (py[i] as number));
-    diff /= ours.length;
-
-    let diffSharp = 0;
-    for (let i = 0; i < ours.length; i++) diffSharp += Math.abs((ours[i] as number) - ((firstSharp as Float32Array)[i] as number));
-    diffSharp /= ours.length;
+    const diff = meanAbsDiff(ours, new Float32Array(readFileSync(dump).buffer.slice(0)));
+    const diffSharp = meanAbsDiff(ours, firstSharp as Float32Array);
 
     const rows: Array<[string, Side]> = [
       [`retalign, ImageLoader ${pool.workerCount} workers (${imageBackend()} fast path)`, 'pool'],

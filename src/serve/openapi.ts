@@ -180,41 +180,24 @@ export const InfoSchema: Schema = {
   },
 };
 
-/** multipart/form-data request bodies, for the document only. */
-export const GradeUploadDoc: Schema = {
-  required: true,
-  content: {
-    'multipart/form-data': {
-      schema: {
-        type: 'object',
-        required: ['image'],
-        properties: {
-          image: { type: 'string', format: 'binary', description: 'Fundus photo (JPEG, PNG, WebP or TIFF, detected from its bytes).' },
-          note: { type: 'string', description: 'Optional clinical note (at most 5000 characters).' },
-          k: { type: 'integer', minimum: 0, maximum: 50, default: 0, description: 'Also return this many similar indexed cases.' },
-          heatmap: { type: 'string', enum: ['true', 'false'], default: 'true', description: 'Include the attention heatmap.' },
-        },
-        additionalProperties: { type: 'string', description: 'Patient fields by name (see GET /v1/info), e.g. age=61, sex=female, insulin=yes.' },
-      },
-    },
-  },
-};
+/** A required multipart/form-data request body with an `image` part, for the document only. */
+function multipartDoc(properties: Record<string, unknown>, additionalProperties?: Schema): Schema {
+  const schema: Schema = { type: 'object', required: ['image'], properties };
+  if (additionalProperties !== undefined) schema['additionalProperties'] = additionalProperties;
+  return { required: true, content: { 'multipart/form-data': { schema } } };
+}
 
-export const ImageSearchUploadDoc: Schema = {
-  required: true,
-  content: {
-    'multipart/form-data': {
-      schema: {
-        type: 'object',
-        required: ['image'],
-        properties: {
-          image: { type: 'string', format: 'binary', description: 'Fundus photo (JPEG, PNG, WebP or TIFF).' },
-          k: { type: 'integer', minimum: 1, maximum: 100, default: 10 },
-        },
-      },
-    },
-  },
-};
+export const GradeUploadDoc: Schema = multipartDoc({
+  image: { type: 'string', format: 'binary', description: 'Fundus photo (JPEG, PNG, WebP or TIFF, detected from its bytes).' },
+  note: { type: 'string', description: 'Optional clinical note (at most 5000 characters).' },
+  k: { type: 'integer', minimum: 0, maximum: 50, default: 0, description: 'Also return this many similar indexed cases.' },
+  heatmap: { type: 'string', enum: ['true', 'false'], default: 'true', description: 'Include the attention heatmap.' },
+}, { type: 'string', description: 'Patient fields by name (see GET /v1/info), e.g. age=61, sex=female, insulin=yes.' });
+
+export const ImageSearchUploadDoc: Schema = multipartDoc({
+  image: { type: 'string', format: 'binary', description: 'Fundus photo (JPEG, PNG, WebP or TIFF).' },
+  k: { type: 'integer', minimum: 1, maximum: 100, default: 10 },
+});
 
 /** What a route adds to its OpenAPI operation beyond its fastify schema (in `config.openapi`). */
 export interface RouteDoc {
