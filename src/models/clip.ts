@@ -11,9 +11,15 @@ import { tidy, type Tensor } from '../tensor/index.js';
 import type { ModelConfig } from './config.js';
 import { ImageTextTowers, type BuildEnv } from './towers.js';
 import type { Batch, ForwardOptions, ModelOutput } from './types.js';
+import type { ModelCapabilities } from './capabilities.js';
 
 export class ClipBaseline extends ImageTextTowers {
+  /** Image and text only, no heads (grading by a linear probe), InfoNCE only; best checkpoint by t2i R@1. */
+  static readonly capabilities: ModelCapabilities = {
+    modalities: ['image', 'text'], gradeHeads: false, modalityDropout: false, lossParts: ['imageText'], selectBy: 't2i_r1_dup',
+  };
   readonly name = 'clip';
+  readonly capabilities = ClipBaseline.capabilities;
 
   constructor(config: ModelConfig, env: BuildEnv) {
     super(config, env);

@@ -12,5 +12,6 @@ export { MlmHead, maskTokens, PROJECT_SPECIAL_IDS, BERT_SPECIAL_IDS, type Specia
 export { ImageTextTowers, type BuildEnv } from './towers.js';
 export { Kemt, type KemtEnv, type GradeProbs } from './kemt.js';
 export { ClipBaseline } from './clip.js';
-export { buildModel, type RetalignModel } from './build.js';
+export { buildModel, capabilitiesOf, isArchitecture, ARCHITECTURE_NAMES, type RetalignModel } from './build.js';
+export type { ModelCapabilities } from './capabilities.js';
 export * from './import/index.js';

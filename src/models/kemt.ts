@@ -24,6 +24,7 @@ import { maskTokens, MlmHead, PROJECT_SPECIAL_IDS, selectedPositions, type Speci
 import { TabularEncoder } from './tabular.js';
 import { ImageTextTowers, type BuildEnv } from './towers.js';
 import type { Batch, ForwardOptions, MaeOutput, MlmOutput, ModelOutput } from './types.js';
+import type { ModelCapabilities } from './capabilities.js';
 
 /** Kemt also needs the tokenizer's special ids for MLM (default: the project's vocab order). */
 export interface KemtEnv extends BuildEnv {
@@ -39,7 +40,12 @@ export interface GradeProbs {
 }
 
 export class Kemt extends ImageTextTowers {
+  /** Every input, grade heads on the fusion, every loss part; the best checkpoint has the best ICDR kappa. */
+  static readonly capabilities: ModelCapabilities = {
+    modalities: ['image', 'text', 'tabular'], gradeHeads: true, modalityDropout: true, lossParts: null, selectBy: 'icdr_kappa',
+  };
   readonly name = 'kemt';
+  readonly capabilities = Kemt.capabilities;
   readonly tabular: TabularEncoder;
   readonly tabProj: Projection;
   readonly fusion: FusionTransformer;

@@ -1,6 +1,7 @@
 /** `retalign demo [--out DIR] [--set k=v ...]`: the main job on the embedded synthetic twin. */
 import type { Command } from 'commander';
 import { runDemo } from '../../job/demo.js';
+import { ARCHITECTURE_NAMES, isArchitecture, type Architecture } from '../../models/index.js';
 
 export function register(program: Command): void {
   program
@@ -17,9 +18,9 @@ export function register(program: Command): void {
     .action(async (o: { out: string; set: string[]; models: string; protocols: string; progress: boolean }) => {
       const models = o.models.split(',').map((s) => s.trim());
       const protocols = o.protocols.split(',').map((s) => s.trim());
-      for (const m of models) if (m !== 'kemt' && m !== 'clip') throw new Error(`--models: unknown model '${m}' (valid: kemt, clip)`);
+      for (const m of models) if (!isArchitecture(m)) throw new Error(`--models: unknown model '${m}' (valid: ${ARCHITECTURE_NAMES.join(', ')})`);
       for (const p of protocols) if (p !== 'honest' && p !== 'paper') throw new Error(`--protocols: unknown protocol '${p}' (valid: honest, paper)`);
-      await runDemo({ out: o.out, sets: o.set, models: models as ('kemt' | 'clip')[], protocols: protocols as ('honest' | 'paper')[],
+      await runDemo({ out: o.out, sets: o.set, models: models as Architecture[], protocols: protocols as ('honest' | 'paper')[],
         progress: o.progress ? 'auto' : 'off' });
     });
 }
