@@ -63,7 +63,7 @@ export const BRSET_DEFAULT_FIELDS: readonly FieldSpec[] = [
 /**
  * The photo's reading by the grader (normal/abnormal optic disc, vessels, macula), not the patient's
  * record: in BRSET the same annotators set these and the DR grade, so as features they let a model
- * grade from the grader's own reading. The honest protocol leaves them out by default (src/job/config.ts).
+ * grade from the grader's own reading. The honest protocol leaves them out by default (src/run/config.ts).
  */
 export const GRADER_READING_FIELDS: readonly string[] = ['optic_disc', 'vessels', 'macula'];
 

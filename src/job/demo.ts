@@ -9,8 +9,7 @@
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cpus } from 'node:os';
-import { loadRunConfig, type Protocol, type RunConfig } from './config.js';
-import { ensureSynth, synthDir } from './prepare.js';
+import { ensureSynth, loadRunConfig, synthDir, type Protocol, type RunConfig } from '../run/index.js';
 import { runTraining } from './train-run.js';
 import { runEval } from './eval-run.js';
 import { writeReport } from '../eval/report/index.js';

@@ -1,7 +1,9 @@
 /**
  * `retalign train`: a run config -> prepared data -> model -> objective -> the training loop.
- * The checkpoint carries the resolved run config and the preprocessing (tokenizer vocab, tabular
- * statistics, image settings, note options), so eval and serve need nothing else.
+ * The checkpoint carries the run's record (src/run/info.ts: the resolved run and model configs and
+ * the preprocessing: tokenizer vocab, tabular statistics, image settings, note options), so eval
+ * and serve need nothing else. What the model can do (its capabilities) picks the loss parts, the
+ * modality dropout and the metric that selects the best checkpoint.
  *
  * @example
  *   await runTraining(loadRunConfig('configs/runs/smoke.json'), { out: 'runs/smoke' });
@@ -11,16 +13,13 @@ import { join, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import type { Rng } from '../data/rng.js';
 import { manualSeed, setNumThreads, getNumThreads, cudaIsAvailable, type Device } from '../tensor/index.js';
-import { buildModel, loadPreset, loadPretrainedImage, loadPretrainedText, type ModelConfig, type RetalignModel } from '../models/index.js';
+import { buildModel, loadPreset, loadPretrainedImage, loadPretrainedText, type ModelCapabilities, type ModelConfig, type RetalignModel } from '../models/index.js';
 import type { Batch } from '../models/types.js';
-import { Objective, inverseFrequencyWeights } from '../losses/index.js';
+import { Objective, inverseFrequencyWeights, type LossWeights } from '../losses/index.js';
 import { train, type BatchSource, type TrainResult } from '../train/index.js';
 import { retrievalMetrics } from '../eval/metrics/retrieval.js';
 import { gradingMetrics, argmaxRows } from '../eval/metrics/grading.js';
-import { collate, type PreparedItem } from './collate.js';
-import type { RunConfig } from './config.js';
-import { prepareData, type PreparedData } from './prepare.js';
-import { predict, tensorScores } from './predict.js';
+import { collate, predict, prepareData, runInfoExtras, tensorScores, RUN_FORMAT, type PreparedData, type PreparedItem, type RunConfig } from '../run/index.js';
 
 export interface TrainRunOptions {
   /** Run folder (checkpoints, metrics.jsonl, split, resolved config). */
@@ -65,6 +64,17 @@ export function trainBatchSource(items: PreparedItem[], cfg: RunConfig, m: Model
       }
     },
   };
+}
+
+/**
+ * The loss weights a model trains with: the run config's, with every part the model does not train
+ * (capabilities.lossParts) at 0, and the tabular pairs at 0 when the data has no tabular fields.
+ * @example modelLossWeights(ClipBaseline.capabilities, cfg.loss.weights, 40) // imageText only
+ */
+export function modelLossWeights(caps: ModelCapabilities, w: LossWeights, tabularDim: number): LossWeights {
+  const tabularPairs: readonly string[] = ['imageTabular', 'textTabular'];
+  const keep = (part: string): boolean => (caps.lossParts === null || caps.lossParts.includes(part)) && (tabularDim > 0 || !tabularPairs.includes(part));
+  return Object.fromEntries(Object.entries(w).map(([part, v]) => [part, keep(part) ? v : 0])) as LossWeights;
 }
 
 /** Quick validation numbers for early stopping and the log: t2i R@1 (dup-aware) and ICDR kappa. */
@@ -124,18 +134,15 @@ export async function runTraining(cfg: RunConfig, o: TrainRunOptions): Promise<T
   const valItems = data.ids.val.map((id) => data.items.get(id) as PreparedItem);
   if (trainItems.length < 2) throw new Error(`only ${trainItems.length} training exams: need at least 2`);
   const w = cfg.loss.weights;
-  const clip = cfg.model.kind === 'clip';
+  const caps = model.capabilities;
   const objective = new Objective({
-    weights: clip
-      ? { imageText: w.imageText, imageTabular: 0, textTabular: 0, mae: 0, mlm: 0, icdr: 0, sdrg: 0 }
-      : { ...w, imageTabular: tabularDim > 0 ? w.imageTabular : 0, textTabular: tabularDim > 0 ? w.textTabular : 0 },
+    weights: modelLossWeights(caps, w, tabularDim),
     labelSmoothing: cfg.loss.labelSmoothing,
-    icdrClassWeights: cfg.loss.classWeights && !clip ? inverseFrequencyWeights(trainItems.map((x) => x.icdr), 5) : null,
-    sdrgClassWeights: cfg.loss.classWeights && !clip ? inverseFrequencyWeights(trainItems.map((x) => x.sdrg), 5) : null,
+    icdrClassWeights: cfg.loss.classWeights && caps.gradeHeads ? inverseFrequencyWeights(trainItems.map((x) => x.icdr), 5) : null,
+    sdrgClassWeights: cfg.loss.classWeights && caps.gradeHeads ? inverseFrequencyWeights(trainItems.map((x) => x.sdrg), 5) : null,
   });
   const source = trainBatchSource(trainItems, dataCfg, m, tabularDim);
   const epochs = Math.ceil(cfg.train.steps * cfg.train.accumSteps / source.batchesPerEpoch);
-  const earlyMetric = clip ? 't2i_r1_dup' : 'icdr_kappa';
   const t0 = Date.now();
   const result = await train({
     model, objective, trainBatches: source,
@@ -145,13 +152,13 @@ export async function runTraining(cfg: RunConfig, o: TrainRunOptions): Promise<T
     config: {
       seed: cfg.train.seed, epochs, maxSteps: cfg.train.steps, lr: cfg.train.lr, warmupSteps: cfg.train.warmupSteps,
       minLrRatio: cfg.train.minLrRatio, weightDecay: cfg.train.weightDecay, clipGradNorm: cfg.train.clipNorm,
-      accumSteps: cfg.train.accumSteps, modalityDropout: clip ? { image: 0, text: 0, tabular: 0 } : cfg.train.modalityDropout,
+      accumSteps: cfg.train.accumSteps, modalityDropout: caps.modalityDropout ? cfg.train.modalityDropout : { image: 0, text: 0, tabular: 0 },
       maeMaskRatio: cfg.loss.maeMaskRatio, mlmProb: cfg.loss.mlmProb, evalEvery: valItems.length > 0 ? cfg.train.evalEvery : 0,
-      earlyStop: valItems.length > 0 ? { metric: earlyMetric, mode: 'max', patience: cfg.train.patience } : null,
+      earlyStop: valItems.length > 0 ? { metric: caps.selectBy, mode: 'max', patience: cfg.train.patience } : null,
       checkpointEvery: cfg.train.evalEvery, logEvery: cfg.train.logEvery,
       precision: cfg.train.bf16 ? 'bfloat16' : 'float32', progress: o.progress ?? 'auto',
     },
-    extras: { runConfig: cfg, modelConfig: m, preprocessing: data.pre, dataset: data.datasetName, datasetPath: data.datasetPath },
+    extras: runInfoExtras({ format: RUN_FORMAT, runConfig: cfg, modelConfig: m, preprocessing: data.pre, dataset: data.datasetName, datasetPath: data.datasetPath }),
   });
   log(`trained ${result.step} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s; last checkpoint ${result.lastCheckpoint}` +
     (result.best ? `; best ${result.best.metric}=${result.best.value.toFixed(4)} at step ${result.best.step}` : ''));

@@ -11,10 +11,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, isAbsolute, sep } from 'node:path';
 import { EmbeddingIndex, META_FILE, validateId, type NewItem } from '../index/index.js';
-import { loadRun, type LoadedRun } from '../job/eval-run.js';
-import { prepareData, type PreparedData } from '../job/prepare.js';
-import { predict } from '../job/predict.js';
-import type { PreparedItem } from '../job/collate.js';
+import { loadRun, predict, prepareData, type LoadedRun, type PreparedData, type PreparedItem } from '../run/index.js';
 import { fitTemperature } from '../eval/metrics/calibration.js';
 import { COLLAPSED_COSINE, writeSidecar, SIDECAR_FORMAT, type IndexSidecar, type TemperatureInfo } from './sidecar.js';
 
@@ -43,14 +40,14 @@ const ADD_CHUNK = 1000;
 /** Prepared data of the run's own dataset and split (in-domain) or of another dataset (all test). */
 function prepare(run: LoadedRun, source: string, o: { foreign: boolean; imageSplits?: ('train' | 'val' | 'test')[]; log: (m: string) => void }): Promise<PreparedData> {
   const cfg = run.runConfig;
-  return prepareData({ ...cfg, data: { ...cfg.data, splitFile: join(run.runDir, 'split.json') } }, join(run.runDir, '..'),
+  return prepareData({ ...cfg, data: { ...cfg.data, splitFile: run.splitFile } }, join(run.runDir, '..'),
     { log: o.log, pre: run.pre, source, allTest: o.foreign, imageSplits: o.imageSplits });
 }
 
 /** Temperatures for both heads on the training run's validation exams, or null when impossible. */
 async function calibrate(run: LoadedRun, inDomain: PreparedData | null, co: { imageSize: number; maxTokens: number; tabularDim: number; batchSize: number },
   log: (m: string) => void): Promise<IndexSidecar['calibration']> {
-  if (run.model.name !== 'kemt') {
+  if (!run.model.capabilities.gradeHeads) {
     log('calibration: skipped (the model has no grade heads)');
     return null;
   }

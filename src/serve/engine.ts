@@ -21,9 +21,7 @@ import { cropFundus } from '../data/images/preprocess.js';
 import { toChw } from '../data/images/augment.js';
 import type { ExamRecord, FieldValue } from '../data/types.js';
 import { softmaxRows } from '../eval/metrics/calibration.js';
-import { collate, disposeBatch, type PreparedItem } from '../job/collate.js';
-import type { Preprocessing } from '../job/prepare.js';
-import { loadRun } from '../job/eval-run.js';
+import { collate, disposeBatch, loadRun, type PreparedItem, type Preprocessing } from '../run/index.js';
 import type { IndexSidecar } from './sidecar.js';
 
 /** What the engine needs of a model: a loaded checkpoint, or a freshly built one (benchmarks). */
@@ -103,7 +101,7 @@ export class ServeEngine {
   constructor(readonly served: ServeModel, readonly temperatures: Temperatures = { ...UNCALIBRATED }) {
     this.tokenizer = Tokenizer.fromJSON(served.pre.tokenizer);
     this.featurizer = served.pre.tabular === null ? null : TabularFeaturizer.fromJSON(served.pre.tabular);
-    this.acceptedFields = this.featurizer === null || served.model.name !== 'kemt'
+    this.acceptedFields = this.featurizer === null || !served.model.capabilities.modalities.includes('tabular')
       ? null
       : new Set(this.featurizer.fields().map((f) => (f.kind === 'textFlag' ? (f.source as string) : f.name)));
     const img = served.model.config.image;
@@ -137,9 +135,9 @@ export class ServeEngine {
     return this.served.model.config.embedDim;
   }
 
-  /** Kemt has ICDR/SDRG heads; the CLIP baseline does not (grading needs a linear probe). */
+  /** The model grades itself (Kemt); a model without heads (the CLIP baseline) can search but not grade. */
   get hasGradeHeads(): boolean {
-    return this.served.model.name === 'kemt';
+    return this.served.model.capabilities.gradeHeads;
   }
 
   /**

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { packageRoot } from '../../src/data/assets.js';
-import { resolveRunConfig } from '../../src/job/config.js';
+import { resolveRunConfig } from '../../src/run/config.js';
 import { runTraining } from '../../src/job/train-run.js';
 import { buildIndex } from '../../src/serve/build-index.js';
 import { readSidecar } from '../../src/serve/sidecar.js';

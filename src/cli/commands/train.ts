@@ -1,7 +1,7 @@
 /** `retalign train --config <run.json> [--set k=v ...] [--out DIR] [--resume]` */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { loadRunConfig } from '../../job/config.js';
+import { loadRunConfig } from '../../run/index.js';
 import { runTraining } from '../../job/train-run.js';
 
 export function register(program: Command): void {

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BRSET_DEFAULT_FIELDS, GRADER_READING_FIELDS } from '../../src/data/tabular.js';
-import { HONEST_TABULAR_FIELDS, resolveRunConfig } from '../../src/job/config.js';
+import { HONEST_TABULAR_FIELDS, resolveRunConfig } from '../../src/run/config.js';
 
 test('honest protocol: the record without the grader reading of the photo; paper: the whole default list', () => {
   const honest = resolveRunConfig({ protocol: 'honest' });

@@ -3,8 +3,9 @@
  * image tensors (preloaded once, un-augmented) -> PreparedItem per exam.
  *
  * The preprocessing state (tokenizer vocab, tabular statistics, image settings, note options)
- * travels with the model in every checkpoint (`Preprocessing`), so eval and serve prepare data
- * exactly as training did.
+ * travels with the model in every checkpoint (`Preprocessing`, preprocessing.ts), so eval, index
+ * and serve prepare data exactly as training did. It lives in run/ because the server's index build
+ * prepares data too, and the server imports nothing from job/.
  *
  * @example
  *   const data = await prepareData(cfg, runDir, { log: console.log });
@@ -16,28 +17,19 @@ import { createHash } from 'node:crypto';
 import type { ExamRecord } from '../data/types.js';
 import { readDataset, type DatasetRead } from '../data/readers/index.js';
 import { loadOrMakeSplit, type SplitFile } from '../data/split.js';
-import { buildNoteWithTemplates, resolveNoteOptions, type NoteOptions, type NoteTruth } from '../data/notes/index.js';
-import { Tokenizer, type TokenizerJSON } from '../data/tokenizer/tokenizer.js';
+import { buildNoteWithTemplates, resolveNoteOptions, type NoteTruth } from '../data/notes/index.js';
+import { Tokenizer } from '../data/tokenizer/tokenizer.js';
 import { buildVocab } from '../data/tokenizer/builder.js';
 import { TabularFeaturizer, tabularFieldSpecs } from '../data/tabular.js';
 import { imageBackend } from '../data/images/fastpath.js';
 import { ImageLoader } from '../data/images/loader.js';
-import { resolveImageConfig, type ImageConfig } from '../data/images/config.js';
+import { resolveImageConfig } from '../data/images/config.js';
 import { synthesize } from '../data/synth/index.js';
 import type { PreparedItem } from './collate.js';
 import type { RunConfig } from './config.js';
+import type { Preprocessing } from './preprocessing.js';
 
 export type SplitName = 'train' | 'val' | 'test';
-
-/** Everything needed to turn raw exams into model inputs; saved in checkpoints. */
-export interface Preprocessing {
-  tokenizer: TokenizerJSON;
-  /** Tabular statistics (TabularFeaturizer.toJSON()), or null when the data has no tabular fields. */
-  tabular: unknown;
-  image: ImageConfig;
-  maxTokens: number;
-  notes: Omit<NoteOptions, 'templateSplit'> & { templateHoldout: boolean };
-}
 
 export interface PreparedData {
   /** Dataset folder actually read (the synthesized one for source = 'synth'). */

@@ -1,7 +1,8 @@
 /**
  * Run configs: typed, defaulted, validated. A run config file (configs/runs/<name>.json) names what
  * to train on, which model, which protocol and schedule. Unknown keys are errors that name the
- * valid ones; `--set a.b=c` overrides are parsed as JSON when they can be.
+ * valid ones; `--set a.b=c` overrides are parsed as JSON when they can be. The resolved config
+ * is part of a trained run's record (info.ts), read back by eval, the index build and the server.
  *
  * @example
  *   const cfg = loadRunConfig('configs/runs/smoke.json', ['train.steps=20', 'protocol="paper"']);

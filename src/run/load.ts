@@ -1,0 +1,69 @@
+/**
+ * Opens a trained run: a checkpoint folder -> its RunInfo (validated) and the model rebuilt from the
+ * stored model config, with the stored weights. Eval, the index build and the server all start here;
+ * it reads the checkpoint's files (train/checkpoint.ts, the file format) but nothing of the trainer.
+ *
+ * A run folder looks like
+ *   runs/<name>/last/, best/   checkpoints (weights.safetensors, optimizer.bin, state.json)
+ *   runs/<name>/split.json     the split the run trained on
+ *
+ * @example
+ *   const run = loadRun('runs/smoke');   // its best checkpoint, else its last
+ *   run.model.capabilities.gradeHeads; run.pre.tokenizer; run.runConfig.protocol
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { buildModel, type ModelConfig, type RetalignModel } from '../models/index.js';
+import { readCheckpoint, loadWeights } from '../train/checkpoint.js';
+import { Tokenizer } from '../data/tokenizer/tokenizer.js';
+import { TabularFeaturizer } from '../data/tabular.js';
+import type { RunConfig } from './config.js';
+import type { Preprocessing } from './preprocessing.js';
+import { parseRunInfo } from './info.js';
+
+export interface LoadedRun {
+  /** Built from modelConfig, with the checkpoint's weights. */
+  model: RetalignModel;
+  modelConfig: ModelConfig;
+  runConfig: RunConfig;
+  pre: Preprocessing;
+  /** Content hash of the weights: identifies the model in indexes and reports. */
+  checkpointId: string;
+  checkpointDir: string;
+  /** The training run's folder (parent of last/ and best/). */
+  runDir: string;
+  /** The run's split file (runDir/split.json). */
+  splitFile: string;
+  /** The training data: display name and path ('' when the checkpoint does not name it). */
+  datasetName: string;
+  datasetPath: string;
+}
+
+/** The checkpoint folder a path names: itself, or a run folder's best/, else its last/. */
+export function checkpointDirOf(path: string): string {
+  const dir = resolve(path);
+  if (existsSync(join(dir, 'state.json'))) return dir;
+  for (const sub of ['best', 'last']) if (existsSync(join(dir, sub, 'state.json'))) return join(dir, sub);
+  throw new Error(`${path}: not a checkpoint (no state.json here, nor in best/ or last/)`);
+}
+
+/**
+ * Loads a checkpoint folder (…/last or …/best, or a run folder: its best, else last). Throws with
+ * the file and field when the run record is missing or wrong (info.ts), or when the weights do
+ * not fit the model config.
+ */
+export function loadRun(path: string): LoadedRun {
+  const dir = checkpointDirOf(path);
+  const ck = readCheckpoint(dir);
+  const info = parseRunInfo(ck.state.extras, join(ck.dir, 'state.json'));
+  const pre = info.preprocessing;
+  const tabDim = pre.tabular === null ? 0 : TabularFeaturizer.fromJSON(pre.tabular).dim;
+  const model = buildModel(info.modelConfig, { vocabSize: pre.tokenizer.vocab.length, tabularDim: Math.max(tabDim, 1), specialIds: Tokenizer.fromJSON(pre.tokenizer) });
+  loadWeights(model, ck.weights, dir);
+  const checkpointId = createHash('sha256').update(readFileSync(join(ck.dir, 'weights.safetensors'))).digest('hex').slice(0, 16);
+  return {
+    model, modelConfig: info.modelConfig, runConfig: info.runConfig, pre, checkpointId, checkpointDir: dir, runDir: dirname(dir),
+    splitFile: join(dirname(dir), 'split.json'), datasetName: info.dataset, datasetPath: info.datasetPath,
+  };
+}
