@@ -19,7 +19,7 @@ import { Objective, inverseFrequencyWeights, type LossWeights } from '../losses/
 import { train, type BatchSource, type TrainResult } from '../train/index.js';
 import { retrievalMetrics } from '../eval/metrics/retrieval.js';
 import { gradingMetrics, argmaxRows } from '../eval/metrics/grading.js';
-import { collate, predict, prepareData, runInfoExtras, tensorScores, RUN_FORMAT, type PreparedData, type PreparedItem, type RunConfig } from '../run/index.js';
+import { collate, predict, prepareData, runInfoExtras, tensorScores, RUN_FORMAT, type CollateOptions, type PreparedData, type PreparedItem, type RunConfig } from '../run/index.js';
 
 export interface TrainRunOptions {
   /** Run folder (checkpoints, metrics.jsonl, split, resolved config). */
@@ -46,7 +46,7 @@ export function runModelConfig(cfg: RunConfig, vocabSize: number): ModelConfig {
 }
 
 /** Shuffled mini-batches of the training items, with seeded horizontal flips. */
-export function trainBatchSource(items: PreparedItem[], cfg: RunConfig, m: ModelConfig, tabularDim: number): BatchSource {
+export function trainBatchSource(items: PreparedItem[], cfg: RunConfig, m: ModelConfig, tabularDim: number, use?: CollateOptions['use']): BatchSource {
   const B = Math.min(cfg.train.batchSize, items.length);
   const per = Math.max(1, Math.floor(items.length / B));
   return {
@@ -59,7 +59,7 @@ export function trainBatchSource(items: PreparedItem[], cfg: RunConfig, m: Model
         const idx = order.slice(k * B, (k + 1) * B);
         yield collate(idx.map((i) => items[i] as PreparedItem), {
           imageSize: m.image.imageSize, maxTokens: cfg.data.maxTokens, tabularDim,
-          flip: flips.slice(k * B, (k + 1) * B), device: cfg.train.device as Device,
+          flip: flips.slice(k * B, (k + 1) * B), device: cfg.train.device as Device, use,
         });
       }
     },
@@ -77,10 +77,21 @@ export function modelLossWeights(caps: ModelCapabilities, w: LossWeights, tabula
   return Object.fromEntries(Object.entries(w).map(([part, v]) => [part, keep(part) ? v : 0])) as LossWeights;
 }
 
-/** Quick validation numbers for early stopping and the log: t2i R@1 (dup-aware) and ICDR kappa. */
+/**
+ * Quick validation numbers for early stopping and the log: t2i R@1 (dup-aware), ICDR kappa from all
+ * modalities, and ICDR kappa from each modality alone (icdr_kappa_image / _text / _record: the fusion
+ * shown one input; icdr_kappa_imagehead: the image-only heads), so a log shows what the model grades from.
+ */
 function validator(model: RetalignModel, val: PreparedItem[], m: ModelConfig, cfg: RunConfig, tabularDim: number) {
+  const base = { imageSize: m.image.imageSize, maxTokens: cfg.data.maxTokens, tabularDim, device: cfg.train.device as Device };
+  const truth = Int32Array.from(val.map((v) => v.icdr));
+  const kappaOf = (logits: Float32Array): number => {
+    const k = gradingMetrics(truth, argmaxRows(logits, 5), 5).kappa;
+    return Number.isFinite(k) ? k : 0;
+  };
+  const alone = { image: { text: false, tabular: false }, text: { image: false, tabular: false }, record: { image: false, text: false } };
   return async (): Promise<Record<string, number>> => {
-    const p = await predict(model, val, { imageSize: m.image.imageSize, maxTokens: cfg.data.maxTokens, tabularDim, device: cfg.train.device as Device });
+    const p = await predict(model, val, base);
     const out: Record<string, number> = {};
     if (p.imageEmb && p.textEmb) {
       const groups = val.map((v) => v.noteGroup);
@@ -94,6 +105,12 @@ function validator(model: RetalignModel, val: PreparedItem[], m: ModelConfig, cf
       const g = gradingMetrics(Int32Array.from(truth), argmaxRows(p.icdrLogits, 5), 5);
       out['icdr_acc'] = g.accuracy;
       out['icdr_kappa'] = Number.isFinite(g.kappa) ? g.kappa : 0;
+      for (const [name, use] of Object.entries(alone)) {
+        if (name === 'record' && tabularDim === 0) continue;
+        const q = await predict(model, val, { ...base, use });
+        if (q.icdrLogits) out[`icdr_kappa_${name}`] = kappaOf(q.icdrLogits);
+      }
+      if (p.imageIcdrLogits) out['icdr_kappa_imagehead'] = kappaOf(p.imageIcdrLogits);
     }
     return out;
   };
@@ -153,7 +170,8 @@ export async function runTraining(cfg: RunConfig, o: TrainRunOptions): Promise<T
       seed: cfg.train.seed, epochs, maxSteps: cfg.train.steps, lr: cfg.train.lr, warmupSteps: cfg.train.warmupSteps,
       minLrRatio: cfg.train.minLrRatio, weightDecay: cfg.train.weightDecay, clipGradNorm: cfg.train.clipNorm,
       accumSteps: cfg.train.accumSteps, modalityDropout: caps.modalityDropout ? cfg.train.modalityDropout : { image: 0, text: 0, tabular: 0 },
-      maeMaskRatio: cfg.loss.maeMaskRatio, mlmProb: cfg.loss.mlmProb, evalEvery: valItems.length > 0 ? cfg.train.evalEvery : 0,
+      imageOnlyShare: caps.modalityDropout ? cfg.train.imageOnlyShare : 0,
+      maeMaskRatio: cfg.loss.maeMaskRatio, mlmProb: cfg.loss.mlmProb, reconFraction: cfg.loss.reconFraction, evalEvery: valItems.length > 0 ? cfg.train.evalEvery : 0,
       earlyStop: valItems.length > 0 ? { metric: caps.selectBy, mode: 'max', patience: cfg.train.patience } : null,
       checkpointEvery: cfg.train.evalEvery, logEvery: cfg.train.logEvery,
       precision: cfg.train.bf16 ? 'bfloat16' : 'float32', progress: o.progress ?? 'auto',

@@ -17,7 +17,7 @@ import { maskedPatchMse, mlmCrossEntropy } from './reconstruction.js';
 import { gradeCrossEntropy } from './classification.js';
 
 /** Every loss part, in logging order. */
-export const LOSS_PARTS = ['imageText', 'imageTabular', 'textTabular', 'mae', 'mlm', 'icdr', 'sdrg'] as const;
+export const LOSS_PARTS = ['imageText', 'imageTabular', 'textTabular', 'mae', 'mlm', 'icdr', 'sdrg', 'icdrImage', 'sdrgImage'] as const;
 export type LossPart = (typeof LOSS_PARTS)[number];
 export type LossWeights = Record<LossPart, number>;
 
@@ -33,7 +33,7 @@ export interface ObjectiveConfig {
 }
 
 export const DEFAULT_OBJECTIVE_CONFIG: ObjectiveConfig = {
-  weights: { imageText: 1, imageTabular: 1, textTabular: 1, mae: 1, mlm: 1, icdr: 1, sdrg: 1 },
+  weights: { imageText: 1, imageTabular: 1, textTabular: 1, mae: 1, mlm: 1, icdr: 1, sdrg: 1, icdrImage: 0, sdrgImage: 0 },
   labelSmoothing: 0,
   icdrClassWeights: null,
   sdrgClassWeights: null,
@@ -113,9 +113,10 @@ export class Objective {
    * when their weight is 0, so the model does not compute what no loss reads.
    * @example objective.forwardOptions(true, { maeMaskRatio: 0.75, mlmProb: 0.15 })
    */
-  forwardOptions(training: boolean, r: { maeMaskRatio: number; mlmProb: number }): ForwardOptions {
+  forwardOptions(training: boolean, r: { maeMaskRatio: number; mlmProb: number; reconFraction?: number }): ForwardOptions {
     return {
       training,
+      reconFraction: r.reconFraction ?? 1,
       maeMaskRatio: this.config.weights.mae === 0 ? 0 : r.maeMaskRatio,
       mlmProb: this.config.weights.mlm === 0 ? 0 : r.mlmProb,
     };
@@ -148,6 +149,15 @@ export class Objective {
     if (w.sdrg !== 0 && out.sdrgLogits !== null && batch.sdrg !== null) {
       const t = gradeCrossEntropy(out.sdrgLogits, batch.sdrg, { classWeights: this.config.sdrgClassWeights, labelSmoothing: ls });
       if (t !== null) terms.push(['sdrg', t]);
+    }
+    // The image-only heads: the same grades from the photo alone (class weights and smoothing as above).
+    if (w.icdrImage !== 0 && out.imageIcdrLogits !== null && batch.icdr !== null) {
+      const t = gradeCrossEntropy(out.imageIcdrLogits, batch.icdr, { classWeights: this.config.icdrClassWeights, labelSmoothing: ls });
+      if (t !== null) terms.push(['icdrImage', t]);
+    }
+    if (w.sdrgImage !== 0 && out.imageSdrgLogits !== null && batch.sdrg !== null) {
+      const t = gradeCrossEntropy(out.imageSdrgLogits, batch.sdrg, { classWeights: this.config.sdrgClassWeights, labelSmoothing: ls });
+      if (t !== null) terms.push(['sdrgImage', t]);
     }
     terms.sort((x, y) => LOSS_PARTS.indexOf(x[0]) - LOSS_PARTS.indexOf(y[0]));
     const parts: Record<string, number> = {};

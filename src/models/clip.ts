@@ -36,6 +36,8 @@ export class ClipBaseline extends ImageTextTowers {
       fused: null,
       icdrLogits: null,
       sdrgLogits: null,
+      imageIcdrLogits: null,
+      imageSdrgLogits: null,
       mae: null,
       mlm: null,
     }));

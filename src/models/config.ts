@@ -12,8 +12,13 @@
 export interface VitConfig {
   /** Square input side in pixels (a multiple of patchSize). */
   imageSize: number;
-  /** Patch side in pixels (16 for ViT-B/16). */
+  /** Patch side in pixels (16 for ViT-B/16): the token grid is (imageSize / patchSize)^2. */
   patchSize: number;
+  /**
+   * How pixels become tokens: 'patch' (ViT's P x P conv, needed to load pretrained ViT weights) or
+   * 'conv' (log2(P) stride-2 3x3 convs, Xiao et al. 2021: learns from a few hundred photos on a CPU).
+   */
+  stem: 'patch' | 'conv';
   /** Input channels (3: RGB). */
   channels: number;
   /** Token width D. */
@@ -106,7 +111,7 @@ export const DEFAULT_CONFIG: Readonly<ModelConfig> = Object.freeze({
   embedDim: 256,
   logitScaleInit: Math.log(1 / 0.07),
   image: {
-    imageSize: 224, patchSize: 16, channels: 3, width: 768, layers: 12, heads: 12, mlpDim: 3072,
+    imageSize: 224, patchSize: 16, stem: 'patch' as const, channels: 3, width: 768, layers: 12, heads: 12, mlpDim: 3072,
     layerNormEps: 1e-12, dropout: 0, attnDropout: 0, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5],
   },
   text: {
@@ -118,9 +123,9 @@ export const DEFAULT_CONFIG: Readonly<ModelConfig> = Object.freeze({
   mae: { width: 256, layers: 2, heads: 8, mlpDim: 1024, layerNormEps: 1e-5 },
 });
 
-type Kind = 'posInt' | 'posNum' | 'prob' | 'finite' | 'string' | 'arch' | 'vocab' | 'triple';
+type Kind = 'posInt' | 'posNum' | 'prob' | 'finite' | 'string' | 'arch' | 'stem' | 'vocab' | 'triple';
 const SECTIONS = {
-  image: { imageSize: 'posInt', patchSize: 'posInt', channels: 'posInt', width: 'posInt', layers: 'posInt', heads: 'posInt',
+  image: { imageSize: 'posInt', patchSize: 'posInt', stem: 'stem', channels: 'posInt', width: 'posInt', layers: 'posInt', heads: 'posInt',
     mlpDim: 'posInt', layerNormEps: 'posNum', dropout: 'prob', attnDropout: 'prob', mean: 'triple', std: 'triple' },
   text: { vocabSize: 'vocab', width: 'posInt', layers: 'posInt', heads: 'posInt', mlpDim: 'posInt', maxPositions: 'posInt',
     typeVocabSize: 'posInt', layerNormEps: 'posNum', dropout: 'prob', attnDropout: 'prob' },
@@ -141,6 +146,7 @@ function checkValue(where: string, kind: Kind, v: unknown): unknown {
     case 'finite': return typeof v === 'number' && Number.isFinite(v) ? v : bad('a finite number');
     case 'string': return typeof v === 'string' && v.length > 0 ? v : bad('a non-empty string');
     case 'arch': return v === 'kemt' || v === 'clip' ? v : bad("'kemt' or 'clip'");
+    case 'stem': return v === 'patch' || v === 'conv' ? v : bad("'patch' or 'conv'");
     case 'vocab': return v === null || (typeof v === 'number' && Number.isInteger(v) && v >= 1) ? v : bad('an integer >= 1, or null (from the tokenizer)');
     case 'triple':
       return Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x)) ? [...(v as number[])] : bad('an array of 3 numbers');
@@ -197,6 +203,9 @@ function crossCheck(c: ModelConfig, source: string): void {
   heads('fusion', c.fusion.width, c.fusion.heads);
   heads('mae', c.mae.width, c.mae.heads);
   if (c.image.imageSize % c.image.patchSize !== 0) fail(`image.imageSize ${c.image.imageSize} is not a multiple of image.patchSize ${c.image.patchSize}`);
+  if (c.image.stem === 'conv' && !Number.isInteger(Math.log2(c.image.patchSize))) {
+    fail(`image.patchSize ${c.image.patchSize} must be a power of 2 with image.stem 'conv' (one stride-2 conv per halving)`);
+  }
   if (c.image.channels !== 3) fail(`image.channels is ${c.image.channels}; only 3 (RGB, with 3-value mean/std) is supported`);
   if (c.image.std.some((s) => s <= 0)) fail(`image.std ${JSON.stringify(c.image.std)} must be > 0`);
 }

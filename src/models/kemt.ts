@@ -53,6 +53,9 @@ export class Kemt extends ImageTextTowers {
   readonly sdrgHead: Linear;
   readonly mlmHead: MlmHead;
   readonly maeDecoder: MaeDecoder;
+  /** Image-only grade heads on the image [CLS] token (before fusion): the photo's own reading. */
+  readonly icdrImageHead: Linear;
+  readonly sdrgImageHead: Linear;
   readonly specialIds: SpecialIds;
 
   constructor(config: ModelConfig, env: KemtEnv) {
@@ -68,10 +71,16 @@ export class Kemt extends ImageTextTowers {
     this.mlmHead = this.child('mlmHead', new MlmHead(c.text.width, this.textConfig.vocabSize, c.text.layerNormEps));
     const P = c.image.patchSize;
     this.maeDecoder = this.child('maeDecoder', new MaeDecoder(c.mae, c.image.width, numPatches(c.image), P * P * c.image.channels));
+    this.icdrImageHead = this.child('icdrImageHead', new Linear(c.image.width, NUM_GRADES));
+    this.sdrgImageHead = this.child('sdrgImageHead', new Linear(c.image.width, NUM_GRADES));
   }
 
   forward(batch: Batch, o: ForwardOptions): ModelOutput {
     this.train(o.training);
+    const f = o.reconFraction ?? 1;
+    if (!(f > 0 && f <= 1)) throw new Error(`Kemt.forward: reconFraction is ${f}; expected a number in (0, 1]`);
+    const nRecon = Math.ceil(f * batch.size);
+    const head = (t: Tensor): Tensor => (nRecon >= batch.size ? t : t.narrow(0, 0, nRecon)); // the side passes' sub-batch
     return tidy(() => {
       const imgCls = batch.images === null ? null : this.image.cls(batch.images); // (B, Di)
       const txtCls = batch.tokenIds === null ? null : this.text.cls(batch.tokenIds, batch.attentionMask); // (B, Dt)
@@ -85,8 +94,10 @@ export class Kemt extends ImageTextTowers {
         fused,
         icdrLogits: this.icdrHead.forward(fused), // (B, 5)
         sdrgLogits: this.sdrgHead.forward(fused), // (B, 5)
-        mae: batch.images !== null && o.maeMaskRatio > 0 ? this.mae(batch.images, o.maeMaskRatio) : null,
-        mlm: batch.tokenIds !== null && o.mlmProb > 0 ? this.mlm(batch.tokenIds, batch.attentionMask, o.mlmProb) : null,
+        imageIcdrLogits: imgCls === null ? null : this.icdrImageHead.forward(imgCls), // (B, 5)
+        imageSdrgLogits: imgCls === null ? null : this.sdrgImageHead.forward(imgCls), // (B, 5)
+        mae: batch.images !== null && o.maeMaskRatio > 0 ? this.mae(head(batch.images), o.maeMaskRatio) : null,
+        mlm: batch.tokenIds !== null && o.mlmProb > 0 ? this.mlm(head(batch.tokenIds) as Tensor, batch.attentionMask && head(batch.attentionMask), o.mlmProb) : null,
       };
     });
   }

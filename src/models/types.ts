@@ -65,6 +65,13 @@ export interface ModelOutput {
   /** (B, 5) logits on the fused token; null for models without heads (CLIP). */
   icdrLogits: Tensor | null;
   sdrgLogits: Tensor | null;
+  /**
+   * (B, 5) logits of the image-only grade heads, on the image tower's [CLS] token before fusion; null
+   * without an image or for models without heads. Trained by the icdrImage/sdrgImage loss parts so that
+   * the photo teaches the image tower directly, whatever the note says.
+   */
+  imageIcdrLogits: Tensor | null;
+  imageSdrgLogits: Tensor | null;
   mae: MaeOutput | null;
   mlm: MlmOutput | null;
 }
@@ -77,6 +84,12 @@ export interface ForwardOptions {
   maeMaskRatio: number;
   /** Compute the MLM branch: probability a token is selected. 0 = off. */
   mlmProb: number;
+  /**
+   * Fraction of the batch (its first ceil(f * B) samples) that the MAE and MLM side passes run on
+   * (default 1). Each side pass is a second trip through a tower; on a CPU a quarter of the batch
+   * keeps the reconstruction signal at a quarter of its cost.
+   */
+  reconFraction?: number;
 }
 
 /** What the training loop needs from any model. */

@@ -12,13 +12,14 @@
  *   const heat = vit.attentionRollout(images); // (B, 16), rows sum to 1
  */
 import { cat, dropout, Tensor, tidy, type Device } from '../tensor/index.js';
-import { LayerNorm, Module, normal, PatchEmbed, PreNormBlock } from '../nn/index.js';
+import { ConvStem, LayerNorm, Module, normal, PatchEmbed, PreNormBlock } from '../nn/index.js';
 import { numPatches, type VitConfig } from './config.js';
 
 export class VisionTransformer extends Module {
   clsToken: Tensor;
   posEmb: Tensor;
-  readonly patchEmbed: PatchEmbed;
+  /** The token embedder: a P x P patch conv (ViT) or a convolutional stem (image.stem = 'conv'). */
+  readonly patchEmbed: PatchEmbed | ConvStem;
   readonly blocks: PreNormBlock[];
   readonly norm: LayerNorm;
   readonly config: VitConfig;
@@ -31,7 +32,9 @@ export class VisionTransformer extends Module {
     const D = c.width;
     this.clsToken = this.param('clsToken', normal([1, 1, D], 0.02), { decay: false }); // (1, 1, D)
     this.posEmb = this.param('posEmb', normal([1, 1 + this.numPatches, D], 0.02), { decay: false }); // (1, 1+Np, D)
-    this.patchEmbed = this.child('patchEmbed', new PatchEmbed(c.channels, c.patchSize, D));
+    // Registered under one name either way, so position embeddings, blocks and checkpoints line up.
+    this.patchEmbed = this.child(c.stem === 'conv' ? 'stem' : 'patchEmbed',
+      c.stem === 'conv' ? new ConvStem(c.channels, c.patchSize, D) : new PatchEmbed(c.channels, c.patchSize, D));
     this.blocks = this.childList('blocks', Array.from({ length: c.layers }, () =>
       new PreNormBlock({ dim: D, heads: c.heads, mlpDim: c.mlpDim, eps: c.layerNormEps, dropout: c.dropout, attnDropout: c.attnDropout })));
     this.norm = this.child('norm', new LayerNorm(D, c.layerNormEps));

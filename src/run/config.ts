@@ -63,11 +63,14 @@ export interface RunConfig {
   };
   loss: {
     /** Weight per named loss part; 0 switches a part off. */
-    weights: { imageText: number; imageTabular: number; textTabular: number; mae: number; mlm: number; icdr: number; sdrg: number };
+    /** icdrImage/sdrgImage: the image-only grade heads on the photo's own token (Kemt), so the photo teaches whatever the note says. */
+    weights: { imageText: number; imageTabular: number; textTabular: number; mae: number; mlm: number; icdr: number; sdrg: number; icdrImage: number; sdrgImage: number };
     /** Inverse-frequency class weights for the grade heads. */
     classWeights: boolean;
     labelSmoothing: number;
     maeMaskRatio: number;
+    /** Fraction of each batch the MAE and MLM side passes run on (1 = all; less is cheaper on a CPU). */
+    reconFraction: number;
     mlmProb: number;
   };
   train: {
@@ -84,6 +87,8 @@ export interface RunConfig {
     patience: number;
     /** Probability of hiding each modality from the fusion per sample (never all three). */
     modalityDropout: { image: number; text: number; tabular: number };
+    /** Probability that a training sample shows the fusion its photo alone (before the per-modality draws). */
+    imageOnlyShare: number;
     seed: number;
     /** 'cpu', 'cuda' or 'cuda:N'. */
     device: string;
@@ -113,15 +118,16 @@ export const DEFAULT_RUN_CONFIG: RunConfig = {
   split: { train: 0.7, val: 0.1, test: 0.2, seed: 1 },
   notes: { includeGrade: false, includeFindings: true, includePatient: true, templateHoldout: true, seed: 3 },
   loss: {
-    weights: { imageText: 1, imageTabular: 0.5, textTabular: 0.5, mae: 0.5, mlm: 0.5, icdr: 1, sdrg: 1 },
+    weights: { imageText: 1, imageTabular: 0.5, textTabular: 0.5, mae: 0.5, mlm: 0.5, icdr: 1, sdrg: 1, icdrImage: 1, sdrgImage: 1 },
     classWeights: true,
     labelSmoothing: 0.05,
     maeMaskRatio: 0.5,
+    reconFraction: 1,
     mlmProb: 0.15,
   },
   train: {
     steps: 300, batchSize: 32, lr: 5e-4, warmupSteps: 30, minLrRatio: 0.05, weightDecay: 0.05, clipNorm: 1.0,
-    accumSteps: 1, evalEvery: 100, patience: 0, modalityDropout: { image: 0.1, text: 0.3, tabular: 0.3 },
+    accumSteps: 1, evalEvery: 100, patience: 0, modalityDropout: { image: 0.1, text: 0.3, tabular: 0.3 }, imageOnlyShare: 0.25,
     seed: 1, device: 'cpu', bf16: false, threads: 0, logEvery: 10,
   },
   eval: { bootstrap: 200, seed: 1, ks: [1, 5, 10] },
@@ -224,6 +230,8 @@ function validate(c: RunConfig, where: string): void {
     throw new Error(`${where}: 'train.bf16' needs a CUDA device (train.device is '${c.train.device}'): libtorch's CPU autocast ` +
       `does not cover LayerNorm, so a transformer fails under it`);
   }
+  if (!(c.loss.reconFraction > 0 && c.loss.reconFraction <= 1)) throw new Error(`${where}: 'loss.reconFraction' must be in (0, 1], got ${c.loss.reconFraction}`);
+  if (!(c.train.imageOnlyShare >= 0 && c.train.imageOnlyShare < 1)) throw new Error(`${where}: 'train.imageOnlyShare' must be in [0, 1), got ${c.train.imageOnlyShare}`);
   for (const [k, v] of Object.entries(c.train.modalityDropout)) {
     if (v < 0 || v >= 1) throw new Error(`${where}: 'train.modalityDropout.${k}' must be in [0, 1), got ${v}`);
   }

@@ -20,6 +20,8 @@ export interface Predictions {
   sdrgLogits: Float32Array | null;
   icdrProbs: Float32Array | null;
   sdrgProbs: Float32Array | null;
+  /** (n x 5) logits of the image-only grade heads (Kemt), null when the model has none. */
+  imageIcdrLogits: Float32Array | null;
 }
 
 function concat(parts: Float32Array[]): Float32Array {
@@ -35,7 +37,7 @@ function concat(parts: Float32Array[]): Float32Array {
 /** Forward passes in batches; `o.use` leaves modalities out (ablations). */
 export async function predict(model: TrainableModel, items: readonly PreparedItem[], o: CollateOptions & { batchSize?: number }): Promise<Predictions> {
   const bs = o.batchSize ?? 64;
-  const acc: Record<string, Float32Array[]> = { imageEmb: [], textEmb: [], tabEmb: [], icdrLogits: [], sdrgLogits: [], icdrProbs: [], sdrgProbs: [] };
+  const acc: Record<string, Float32Array[]> = { imageEmb: [], textEmb: [], tabEmb: [], icdrLogits: [], sdrgLogits: [], icdrProbs: [], sdrgProbs: [], imageIcdrLogits: [] };
   const present: Record<string, boolean> = {};
   let dim = 0;
   for (let s = 0; s < items.length; s += bs) {
@@ -54,6 +56,7 @@ export async function predict(model: TrainableModel, items: readonly PreparedIte
         put('sdrgLogits', out.sdrgLogits);
         put('icdrProbs', out.icdrLogits?.softmax(-1) ?? null);
         put('sdrgProbs', out.sdrgLogits?.softmax(-1) ?? null);
+        put('imageIcdrLogits', out.imageIcdrLogits ?? null);
         const e = out.imageEmb ?? out.textEmb ?? out.tabEmb;
         if (e) dim = e.shape[1] as number;
       }));
@@ -68,6 +71,7 @@ export async function predict(model: TrainableModel, items: readonly PreparedIte
     n: items.length, dim,
     imageEmb: get('imageEmb'), textEmb: get('textEmb'), tabEmb: get('tabEmb'),
     icdrLogits: get('icdrLogits'), sdrgLogits: get('sdrgLogits'), icdrProbs: get('icdrProbs'), sdrgProbs: get('sdrgProbs'),
+    imageIcdrLogits: get('imageIcdrLogits'),
   };
 }
 

@@ -41,8 +41,12 @@ export interface TrainConfig {
   accumSteps: number;
   /** Per modality, the probability that a sample hides it from the fusion (never all three). */
   modalityDropout: Record<Modality, number>;
+  /** Per sample, the probability that it presents only its image to the fusion (before the per-modality draws). */
+  imageOnlyShare: number;
   /** MAE: fraction of patches masked (used when the objective's mae weight is not 0). */
   maeMaskRatio: number;
+  /** Fraction of each batch the MAE and MLM side passes run on (ForwardOptions.reconFraction). */
+  reconFraction: number;
   /** MLM: probability a token is selected (used when the objective's mlm weight is not 0). */
   mlmProb: number;
   /** Validate every this many optimizer steps; 0 = only at the end. */
@@ -73,7 +77,9 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   clipGradNorm: 1,
   accumSteps: 1,
   modalityDropout: { image: 0, text: 0, tabular: 0 },
+  imageOnlyShare: 0,
   maeMaskRatio: 0.75,
+  reconFraction: 1,
   mlmProb: 0.15,
   evalEvery: 0,
   earlyStop: null,
@@ -158,6 +164,8 @@ export function resolveTrainConfig(input: unknown = {}): TrainConfig {
     clipGradNorm: num('clipGradNorm', (v) => v >= 0, 'a number >= 0 (0 = off)'),
     accumSteps: int('accumSteps', 1),
     modalityDropout,
+    imageOnlyShare: num('imageOnlyShare', (v) => v >= 0 && v < 1, 'a probability in [0, 1)'),
+    reconFraction: num('reconFraction', (v) => v > 0 && v <= 1, 'a number in (0, 1]'),
     maeMaskRatio: num('maeMaskRatio', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
     mlmProb: num('mlmProb', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
     evalEvery: int('evalEvery', 0),

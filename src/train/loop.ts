@@ -15,7 +15,7 @@
  */
 import { mkdirSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { AdamW, clipGradNorm, disposeAll, getRngState, manualSeed, setRngState, tidy } from '../tensor/index.js';
+import { AdamW, clipGradNorm, disposeAll, getRngState, manualSeed, setRngState, tidy, type Tensor } from '../tensor/index.js';
 import type { Batch, TrainableModel } from '../models/types.js';
 import type { Objective } from '../losses/index.js';
 import type { Rng } from '../data/rng.js';
@@ -102,6 +102,23 @@ export class NonFiniteLossError extends Error {
 
 /** Config keys a resume may change (they do not alter the math of the steps already taken). */
 const RESUME_MAY_CHANGE = ['epochs', 'maxSteps', 'evalEvery', 'checkpointEvery', 'logEvery', 'progress', 'earlyStop'];
+
+/**
+ * Global gradient L2 norm per top-level module (the first segment of the parameter name: image,
+ * text, tabular, fusion, heads...), so a log shows which tower the loss actually teaches.
+ */
+export function moduleGradNorms(named: ReadonlyMap<string, Tensor>): Record<string, number> {
+  const sq: Record<string, number> = {};
+  tidy(() => {
+    for (const [name, p] of named) {
+      const g = p.grad;
+      if (g === null) continue;
+      const key = name.split('.')[0] as string;
+      sq[key] = (sq[key] ?? 0) + g.pow(2).sum().item();
+    }
+  });
+  return Object.fromEntries(Object.entries(sq).map(([k, v]) => [k, Math.sqrt(v)]));
+}
 
 /** Trains `model`; resolves when done (steps exhausted or early stop), rejects on errors. */
 const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -208,7 +225,7 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   const microStep = (batch: Batch, microIndex: number): { loss: number; parts: Record<string, number> } | null => {
     try {
       return tidy(() => {
-        const b = applyModalityDropout(batch, cfg.modalityDropout, dropoutRng(cfg.seed, microIndex));
+        const b = applyModalityDropout(batch, cfg.modalityDropout, dropoutRng(cfg.seed, microIndex), cfg.imageOnlyShare);
         // Forward and losses under autocast (bf16 matmuls); backward outside it, as torch.autocast.
         const { total, parts } = withAutocast(autocast, () => objective.compute(model.forward(b, fwd), b));
         for (const [k, v] of Object.entries(parts)) if (!Number.isFinite(v)) throw new NonFiniteLossError(pos.step + 1, k, v, lastGood);
@@ -252,6 +269,8 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
         // Optimizer step.
         const lr = lrAt(pos.step, schedule);
         opt.setLr(lr);
+        const logging = (pos.step + 1) % cfg.logEvery === 0 || pos.step + 1 === totalSteps;
+        const gradNorms = logging ? moduleGradNorms(named) : null; // before clipping: where the gradient goes
         const gradNorm = clipGradNorm(grouping.params, cfg.clipGradNorm > 0 ? cfg.clipGradNorm : Number.POSITIVE_INFINITY);
         if (!Number.isFinite(gradNorm)) throw new NonFiniteLossError(pos.step + 1, 'gradient norm', gradNorm, lastGood);
         opt.step();
@@ -271,10 +290,10 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
         const info: StepInfo = { step: pos.step, epoch, lr, loss: acc.n > 0 ? acc.loss / acc.n : Number.NaN, parts, gradNorm, samples: acc.samples };
         const sps = samplesTotal / Math.max(1e-3, (Date.now() - t0) / 1000);
         if (pos.step % cfg.logEvery === 0 || pos.step === totalSteps) {
-          log.write({ type: 'train', step: pos.step, epoch, lr, loss: info.loss, parts, gradNorm, samples: acc.samples, samplesPerSec: sps,
+          log.write({ type: 'train', step: pos.step, epoch, lr, loss: info.loss, parts, gradNorm, gradNorms, samples: acc.samples, samplesPerSec: sps,
             elapsedSec: (Date.now() - t0) / 1000, stepsThisRun: pos.step - startStep });
         }
-        progress.update({ step: pos.step, loss: info.loss, parts, samplesPerSec: sps, lr });
+        progress.update({ step: pos.step, loss: info.loss, parts, samplesPerSec: sps, lr, gradNorms });
         micro = 0;
         acc = { loss: 0, n: 0, samples: 0, parts: {} };
 

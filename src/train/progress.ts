@@ -45,6 +45,8 @@ export interface ProgressUpdate {
   parts: Record<string, number>;
   samplesPerSec: number;
   lr: number;
+  /** Gradient norm per top-level module on the steps that log it (see moduleGradNorms). */
+  gradNorms?: Record<string, number> | null;
 }
 
 /** A progress display; `update` is called every optimizer step, `stop` once. */
@@ -66,7 +68,8 @@ export function createProgress(mode: 'auto' | 'off', totalSteps: number, startSt
     return {
       update: (u) => {
         if (u.step % every === 0 || u.step === totalSteps) {
-          process.stdout.write(`step ${u.step}/${totalSteps} loss ${fmt(u.loss)} | ${partsText(u.parts)} | lr ${u.lr.toExponential(2)} | ${u.samplesPerSec.toFixed(1)} samples/s\n`);
+          const grads = u.gradNorms ? ` | grad ${partsText(u.gradNorms)}` : '';
+          process.stdout.write(`step ${u.step}/${totalSteps} loss ${fmt(u.loss)} | ${partsText(u.parts)}${grads} | lr ${u.lr.toExponential(2)} | ${u.samplesPerSec.toFixed(1)} samples/s\n`);
         }
       },
       note: (line) => process.stdout.write(`${line}\n`),

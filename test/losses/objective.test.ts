@@ -17,7 +17,7 @@ function fixture(): { out: ModelOutput; batch: Batch } {
     imageEmb: img, textEmb: txt, tabEmb: tab, logitScale: Tensor.scalar(Math.log(3), 'float64'), fused: null,
     icdrLogits: F64([1, 0, 0, 0, 0, 0, 2, 0, 0, 0], [2, 5]), sdrgLogits: F64([0, 0, 0, 0, 1, 0, 0, 0, 0, 0], [2, 5]),
     mae: { pred: F64([1, 1, 2, 2], [2, 1, 2]), target: Tensor.zeros([2, 1, 2], 'float64'), mask: F64([1, 0], [2, 1]) },
-    mlm: null,
+    mlm: null, imageIcdrLogits: null, imageSdrgLogits: null,
   };
   const batch: Batch = {
     images: null, tokenIds: null, attentionMask: null, tabular: null, icdr: I64([0, 1]), sdrg: I64([-100, -100]),

@@ -82,7 +82,7 @@ export class TinyModel implements TrainableModel {
     }
     return {
       imageEmb: imgH.normalize(2, 1), textEmb: txtH.normalize(2, 1), tabEmb: tabH.normalize(2, 1),
-      logitScale: this.g('logitScale'), fused,
+      logitScale: this.g('logitScale'), fused, imageIcdrLogits: null, imageSdrgLogits: null,
       icdrLogits: linear(fused, this.g('icdr.head.weight'), this.g('icdr.head.bias')),
       sdrgLogits: linear(fused, this.g('sdrg.head.weight'), this.g('sdrg.head.bias')),
       mae, mlm,

@@ -16,6 +16,9 @@ import { vitFromFormat, type VitWeightFormat } from './vit.js';
 
 /** Copies ViT weights into model.image; returns the dropped source keys. */
 export function loadPretrainedImage(model: ImageTextTowers, path: string, format: VitWeightFormat): string[] {
+  if (model.config.image.stem !== 'patch') {
+    throw new Error(`${path}: pretrained ViT weights need image.stem 'patch' (a P x P patch embedding); this model's preset has stem '${model.config.image.stem}'`);
+  }
   const r = vitFromFormat(readStateDictFile(path), format);
   model.image.loadStateDict(r.tensors, { source: `${path} (${format} ViT)` });
   return r.ignored;

@@ -1,0 +1,91 @@
+/**
+ * Convolutional stem for a ViT ("Early convolutions help transformers see better", Xiao et al. 2021):
+ * log2(P) stride-2 3x3 convolutions, each followed by a channel LayerNorm and ReLU, then a 1x1
+ * convolution to the token width. It maps an image to the same (H/P) x (W/P) token grid as a P x P
+ * patch embedding, so the transformer, position embedding, MAE masking and attention maps are
+ * unchanged, but the tower starts with locality and translation equivariance: a small ViT trained
+ * from scratch on a few hundred photos learns lesions in tens of steps instead of sitting on the
+ * chance-loss plateau for hundreds.
+ *
+ * The norm is a LayerNorm over channels at each pixel (ConvNeXt's LayerNorm2d) rather than the
+ * paper's BatchNorm: no running statistics, identical in training and inference, independent of
+ * the batch. Convolutions are He-initialized (fan-in, ReLU gain), which is what lets the stem learn
+ * fast; the N(0, 0.02) init of the transformer layers is far too small for a 27-input 3x3 conv.
+ *
+ * @example new ConvStem(3, 16, 192).forward(images) // (B, 3, 96, 96) -> (B, 36, 192), like PatchEmbed(3, 16, 192)
+ */
+import { conv2d, layerNorm, tidy, type Tensor } from '../tensor/index.js';
+import { normal, ones, zeros } from './init.js';
+import { checkDim } from './linear.js';
+import { Module } from './module.js';
+
+/** One stride-2 3x3 conv (no bias: a norm follows) + channel LayerNorm + ReLU. */
+class StemLayer extends Module {
+  weight: Tensor;
+  normWeight: Tensor;
+  normBias: Tensor;
+  readonly out: number;
+
+  constructor(inCh: number, outCh: number) {
+    super();
+    this.out = outCh;
+    this.weight = this.param('weight', normal([outCh, inCh, 3, 3], Math.sqrt(2 / (inCh * 9)))); // (Co, Ci, 3, 3), He init
+    this.normWeight = this.param('normWeight', ones([outCh]), { decay: false }); // (Co)
+    this.normBias = this.param('normBias', zeros([outCh]), { decay: false }); // (Co)
+  }
+
+  /** (B, Ci, H, W) -> (B, Co, H/2, W/2). */
+  forward(x: Tensor): Tensor {
+    return tidy(() => {
+      const y = conv2d(x, this.weight, null, 2, 1).permute([0, 2, 3, 1]); // (B, H/2, W/2, Co)
+      return layerNorm(y, [this.out], this.normWeight, this.normBias, 1e-6).relu().permute([0, 3, 1, 2]); // (B, Co, H/2, W/2)
+    });
+  }
+}
+
+/** The stem's channel widths: doubling up to `dim`, e.g. P = 16, dim = 192 -> [24, 48, 96, 192]. */
+export function stemChannels(patch: number, dim: number): number[] {
+  const k = Math.round(Math.log2(patch));
+  return Array.from({ length: k }, (_, i) => Math.max(16, Math.floor(dim / 2 ** (k - 1 - i))));
+}
+
+export class ConvStem extends Module {
+  readonly layers: StemLayer[];
+  proj: Tensor;
+  projBias: Tensor;
+  readonly channels: number;
+  readonly patch: number;
+  readonly dim: number;
+
+  constructor(channels: number, patch: number, dim: number) {
+    super();
+    checkDim('ConvStem channels', channels);
+    checkDim('ConvStem dim', dim);
+    if (!Number.isInteger(Math.log2(patch)) || patch < 2) {
+      throw new Error(`ConvStem patch is ${patch}; expected a power of 2 >= 2 (one stride-2 conv per halving)`);
+    }
+    this.channels = channels;
+    this.patch = patch;
+    this.dim = dim;
+    const widths = stemChannels(patch, dim);
+    const ins = [channels, ...widths.slice(0, -1)];
+    this.layers = this.childList('layers', widths.map((w, i) => new StemLayer(ins[i] as number, w)));
+    const last = widths[widths.length - 1] as number;
+    this.proj = this.param('proj', normal([dim, last, 1, 1], last ** -0.5)); // (D, C, 1, 1)
+    this.projBias = this.param('projBias', zeros([dim])); // (D)
+  }
+
+  /** (B, C, H, W) -> (B, (H/P)*(W/P), D), tokens in row-major order (as PatchEmbed). */
+  forward(images: Tensor): Tensor {
+    const s = images.shape;
+    const [, C, H, W] = s as [number, number, number, number];
+    if (s.length !== 4 || C !== this.channels || H % this.patch !== 0 || W % this.patch !== 0) {
+      throw new Error(`ConvStem: images have shape [${s.join(', ')}]; expected [B, ${this.channels}, H, W] with H and W multiples of ${this.patch}`);
+    }
+    return tidy(() => {
+      let x = images;
+      for (const l of this.layers) x = l.forward(x); // (B, C_i, H/2^i, W/2^i)
+      return conv2d(x, this.proj, this.projBias, 1, 0).flatten(2).transpose(1, 2); // (B, Np, D)
+    });
+  }
+}
