@@ -14,7 +14,7 @@
  *   const out = tidy(() => model.forward(batch, { training: true, maeMaskRatio: 0.75, mlmProb: 0.15 }));
  *   const { icdr, sdrg } = model.grade({ ...batch, tokenIds: null, tabular: null }); // image only, (B, 5) probs
  */
-import { Tensor, tidy, type Device } from '../tensor/index.js';
+import { Tensor, tidy, where, type Device } from '../tensor/index.js';
 import { Linear } from '../nn/index.js';
 import { numPatches, type ModelConfig } from './config.js';
 import { FusionTransformer } from './fusion.js';
@@ -86,19 +86,37 @@ export class Kemt extends ImageTextTowers {
       const txtCls = batch.tokenIds === null ? null : this.text.cls(batch.tokenIds, batch.attentionMask); // (B, Dt)
       const tabTok = batch.tabular === null ? null : this.tabular.forward(batch.tabular); // (B, Dtab)
       const fused = this.fusion.forward([imgCls, txtCls, tabTok], batch.present).pooled; // (B, W)
+      const imageIcdr = imgCls === null ? null : this.icdrImageHead.forward(imgCls); // (B, 5)
+      const imageSdrg = imgCls === null ? null : this.sdrgImageHead.forward(imgCls); // (B, 5)
+      // A photo alone at inference (no note and no record, by null inputs or by batch.present) is
+      // graded by the image-only heads, which every training sample teaches; the fusion of a single
+      // token only sees the photo alone on the samples that modality dropout picks.
+      const photoOnly = o.training || imgCls === null ? null : this.photoOnlyRows(batch, txtCls !== null, tabTok !== null); // (B, 1) bool
+      const grade = (img: Tensor | null, fusedLogits: Tensor): Tensor => (photoOnly === null ? fusedLogits : where(photoOnly, img as Tensor, fusedLogits)); // (B, 5)
       return {
         imageEmb: imgCls === null ? null : this.imageProj.forward(imgCls), // (B, E)
         textEmb: txtCls === null ? null : this.textProj.forward(txtCls), // (B, E)
         tabEmb: tabTok === null ? null : this.tabProj.forward(tabTok), // (B, E)
         logitScale: this.logitScale.view([]), // () alias: disposing outputs leaves the parameter alive
         fused,
-        icdrLogits: this.icdrHead.forward(fused), // (B, 5)
-        sdrgLogits: this.sdrgHead.forward(fused), // (B, 5)
-        imageIcdrLogits: imgCls === null ? null : this.icdrImageHead.forward(imgCls), // (B, 5)
-        imageSdrgLogits: imgCls === null ? null : this.sdrgImageHead.forward(imgCls), // (B, 5)
+        icdrLogits: grade(imageIcdr, this.icdrHead.forward(fused)), // (B, 5)
+        sdrgLogits: grade(imageSdrg, this.sdrgHead.forward(fused)), // (B, 5)
+        imageIcdrLogits: imageIcdr, // (B, 5)
+        imageSdrgLogits: imageSdrg, // (B, 5)
         mae: batch.images !== null && o.maeMaskRatio > 0 ? this.mae(head(batch.images), o.maeMaskRatio) : null,
         mlm: batch.tokenIds !== null && o.mlmProb > 0 ? this.mlm(head(batch.tokenIds) as Tensor, batch.attentionMask && head(batch.attentionMask), o.mlmProb) : null,
       };
+    });
+  }
+
+  /** (B, 1) bool: the samples that present their image and nothing else (null inputs count as absent). */
+  private photoOnlyRows(batch: Batch, hasText: boolean, hasTabular: boolean): Tensor {
+    return tidy(() => {
+      const col = (j: number): Tensor => batch.present.narrow(1, j, 1); // (B, 1)
+      let rows = col(0);
+      if (hasText) rows = rows.logicalAnd(col(1).logicalNot());
+      if (hasTabular) rows = rows.logicalAnd(col(2).logicalNot());
+      return rows;
     });
   }
 

@@ -274,3 +274,35 @@ describe('ClipBaseline (tiny preset)', () => {
     k.dispose();
   });
 });
+
+describe('Kemt: the photo alone, and side passes on part of the batch', () => {
+  it('a photo alone at inference is graded by the image-only heads; with other inputs by the fusion', () => tidy(() => {
+    const m = kemt(21);
+    const b = makeBatch(6, 22);
+    const alone = m.forward({ ...b, tokenIds: null, attentionMask: null, tabular: null }, EVAL);
+    assert.deepEqual(alone.imageIcdrLogits?.shape, [6, 5]);
+    close((alone.icdrLogits as Tensor).toNumbers(), (alone.imageIcdrLogits as Tensor).toNumbers(), 0, 'icdr = image head');
+    close((alone.sdrgLogits as Tensor).toNumbers(), (alone.imageSdrgLogits as Tensor).toNumbers(), 0, 'sdrg = image head');
+    const all = m.forward(b, EVAL);
+    const fused = m.icdrHead.forward(all.fused as Tensor).toNumbers();
+    close((all.icdrLogits as Tensor).toNumbers(), fused, 1e-6, 'icdr = fused head with every input');
+    // In training the fused head always grades (the image-only heads are trained by their own loss parts).
+    const tr = m.forward({ ...b, tokenIds: null, attentionMask: null, tabular: null }, { training: true, maeMaskRatio: 0, mlmProb: 0 });
+    close((tr.icdrLogits as Tensor).toNumbers(), m.icdrHead.forward(tr.fused as Tensor).toNumbers(), 1e-6, 'training: fused head');
+    m.dispose();
+  }));
+
+  it('reconFraction runs MAE and MLM on the first ceil(f * B) samples only', () => tidy(() => {
+    const m = kemt(23);
+    const b = makeBatch(8, 24);
+    const out = m.forward(b, { training: true, maeMaskRatio: 0.5, mlmProb: 0.5, reconFraction: 0.25 });
+    assert.equal(out.mae?.pred.shape[0], 2);
+    assert.equal(out.mae?.target.shape[0], 2);
+    assert.deepEqual(out.imageEmb?.shape[0], 8, 'the embeddings still cover the whole batch');
+    const full = m.forward(b, { training: true, maeMaskRatio: 0.5, mlmProb: 0.5 });
+    assert.equal(full.mae?.pred.shape[0], 8);
+    assert.throws(() => m.forward(b, { training: true, maeMaskRatio: 0.5, mlmProb: 0, reconFraction: 0 }), /reconFraction is 0/);
+    m.dispose();
+  }));
+});
+

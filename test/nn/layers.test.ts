@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tensor, liveTensors, manualSeed, noGrad, tidy, zeroGrad } from '../../src/tensor/index.js';
-import { Embedding, LayerNorm, Linear, Mlp, Module, MultiHeadSelfAttention, PatchEmbed, PostNormBlock, PreNormBlock } from '../../src/nn/index.js';
+import { ConvStem, Embedding, LayerNorm, Linear, Mlp, Module, MultiHeadSelfAttention, PatchEmbed, PostNormBlock, PreNormBlock, stemChannels } from '../../src/nn/index.js';
 
 function close(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what: string): void {
   assert.equal(got.length, want.length, `${what}: length`);
@@ -97,6 +97,28 @@ describe('layers: exact values', () => {
     pe.dispose();
   });
 
+  it('ConvStem maps an image to the same token grid as a patch embedding', () => {
+    assert.deepEqual(stemChannels(16, 192), [24, 48, 96, 192]);
+    assert.deepEqual(stemChannels(8, 32), [16, 16, 32]);
+    manualSeed(3);
+    const stem = new ConvStem(3, 16, 24);
+    const y = stem.forward(Tensor.randn([2, 3, 32, 48]));
+    assert.deepEqual(y.shape, [2, (32 / 16) * (48 / 16), 24]); // (B, Np, D), like PatchEmbed(3, 16, 24)
+    assert.ok(y.isfinite().logicalNot().sum().item() === 0);
+    // Row-major tokens: token (r, c) depends on its own region only through a local receptive field,
+    // so changing the bottom-right corner leaves the top-left token unchanged.
+    const x = Tensor.randn([1, 3, 64, 64]);
+    const a = stem.forward(x).narrow(1, 0, 1).toNumbers();
+    const x2 = x.clone();
+    noGrad(() => x2.narrow(2, 48, 16).narrow(3, 48, 16).fill_(5));
+    const b = stem.forward(x2);
+    close(b.narrow(1, 0, 1).toNumbers(), a, 1e-6, 'top-left token');
+    assert.ok(Math.abs(b.narrow(1, 15, 1).sub(stem.forward(x).narrow(1, 15, 1)).abs().sum().item()) > 1e-3, 'bottom-right token must change');
+    assert.throws(() => new ConvStem(3, 12, 8), /power of 2/);
+    assert.throws(() => stem.forward(Tensor.zeros([1, 3, 40, 32])), /multiples of 16/);
+    stem.dispose();
+  });
+
   it('Mlp is fc2(gelu(fc1(x)))', () => {
     const m = new Mlp(1, 2);
     set(m.fc1.weight, [1, -1]);
@@ -174,6 +196,14 @@ describe('float64 finite-difference gradient checks', () => {
     const mask = Tensor.from([1, 1, 0, 1, 1, 1], [2, 3], 'int64');
     gradCheck(a, x, (v) => a.forward(v, mask));
     a.dispose();
+  });
+
+  it('convolutional stem (convs, channel LayerNorm, ReLU, 1x1 projection)', () => {
+    manualSeed(13);
+    const stem = new ConvStem(3, 4, 6).to('float64');
+    const x = Tensor.randn([2, 3, 8, 8], 'float64').requireGrad();
+    gradCheck(stem, x, (v) => stem.forward(v));
+    stem.dispose();
   });
 
   it('pre-norm block', () => {

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tensor, tidy, linear } from '../../src/tensor/index.js';
-import { lrAt, paramGroups, resolveTrainConfig, dropModalities, applyModalityDropout, epochRng, dropoutRng, checkPrecision } from '../../src/train/index.js';
+import { lrAt, paramGroups, resolveTrainConfig, DEFAULT_TRAIN_CONFIG, dropModalities, applyModalityDropout, epochRng, dropoutRng, checkPrecision } from '../../src/train/index.js';
 import { autocastDevice, withAutocast } from '../../src/train/precision.js';
 import { Rng } from '../../src/data/rng.js';
 import { TinyModel, collate, makeSamples } from './tiny-model.js';
@@ -41,12 +41,18 @@ test('resolveTrainConfig: defaults, unknown keys and bad values named', () => {
   const c = resolveTrainConfig({ accumSteps: 2, modalityDropout: { text: 0.3 } });
   assert.equal(c.accumSteps, 2);
   assert.deepEqual(c.modalityDropout, { image: 0, text: 0.3, tabular: 0 });
-  assert.throws(() => resolveTrainConfig({ learningRate: 1 }), /train config: unknown key 'learningRate' \(valid: seed, epochs, maxSteps, lr,/);
-  assert.throws(() => resolveTrainConfig({ accumSteps: 0 }), /accumSteps: expected an integer >= 1, got 0/);
-  assert.throws(() => resolveTrainConfig({ modalityDropout: { audio: 0.1 } }), /modalityDropout: unknown key 'audio' \(valid: image, text, tabular\)/);
-  assert.throws(() => resolveTrainConfig({ modalityDropout: { image: 1 } }), /modalityDropout\.image: expected a probability in \[0, 1\), got 1/);
-  assert.throws(() => resolveTrainConfig({ earlyStop: { metric: 'k', mode: 'up', patience: 1 } }), /earlyStop\.mode: expected 'max' or 'min', got "up"/);
-  assert.throws(() => resolveTrainConfig({ precision: 'fp16' }), /precision: expected 'float32' or 'bfloat16', got "fp16"/);
+  assert.throws(() => resolveTrainConfig({ learningRate: 1 }), /train config: unknown key 'learningRate'; valid keys: seed, epochs, maxSteps, lr,/);
+  assert.throws(() => resolveTrainConfig({ accumSteps: 0 }), /train config: 'accumSteps' must be an integer >= 1, got 0/);
+  assert.throws(() => resolveTrainConfig({ modalityDropout: { audio: 0.1 } }), /unknown key 'modalityDropout\.audio'; valid keys of 'modalityDropout': image, text, tabular$/);
+  assert.throws(() => resolveTrainConfig({ modalityDropout: { image: 1 } }), /'modalityDropout\.image' must be a number in \[0, 1\), got 1/);
+  assert.throws(() => resolveTrainConfig({ earlyStop: { metric: 'k', mode: 'up', patience: 1 } }), /'earlyStop\.mode' must be 'max' or 'min', got "up"/);
+  assert.throws(() => resolveTrainConfig({ earlyStop: { metric: 'k', mode: 'max', patiense: 1 } }), /unknown key 'earlyStop\.patiense'; valid keys of 'earlyStop': metric, mode, patience/);
+  assert.throws(() => resolveTrainConfig({ earlyStop: { mode: 'max' } }), /'earlyStop\.metric' is missing; expected a non-empty string/);
+  assert.throws(() => resolveTrainConfig({ maxSteps: 'all' }), /'maxSteps' must be null or an integer >= 1, got "all"/);
+  assert.throws(() => resolveTrainConfig({ precision: 'fp16' }), /'precision' must be 'float32' or 'bfloat16', got "fp16"/);
+  assert.deepEqual(resolveTrainConfig({ earlyStop: { metric: 'icdr_kappa', mode: 'max' } }).earlyStop, { metric: 'icdr_kappa', mode: 'max', patience: 0 });
+  // Keys come out in schema order whatever the input's (checkpoints compare configs as JSON).
+  assert.deepEqual(Object.keys(resolveTrainConfig({ progress: 'off', seed: 2 })), Object.keys(DEFAULT_TRAIN_CONFIG));
 });
 
 test('dropModalities: seeded, a subset of present, never all absent, rates near p', () => {
@@ -70,6 +76,26 @@ test('dropModalities: seeded, a subset of present, never all absent, rates near 
   assert.ok(kept[0]! / b > 0.45 && kept[0]! / b < 0.6, `image kept ${kept[0]! / b}`);
   assert.ok(kept[1]! / b > 0.65 && kept[1]! / b < 0.8, `text kept ${kept[1]! / b}`);
   assert.throws(() => dropModalities(new Uint8Array(3), 1, p, new Rng(1)), /sample 0 of the batch presents no modality/);
+});
+
+test('dropModalities with imageOnly: that share of samples shows the photo alone; 0 keeps the old draws', () => {
+  const b = 4000;
+  const present = new Uint8Array(b * 3).fill(1);
+  for (let i = 0; i < b; i += 5) present[i * 3] = 0; // every 5th sample has no image: never photo-only
+  const p = { image: 0, text: 0, tabular: 0 };
+  const a = dropModalities(present, b, p, new Rng(4), 0.3);
+  let photoOnly = 0;
+  for (let i = 0; i < b; i++) {
+    const row = [a[i * 3]!, a[i * 3 + 1]!, a[i * 3 + 2]!];
+    if (present[i * 3] === 0) assert.deepEqual(row, [0, 1, 1], `sample ${i} without an image keeps its other inputs`);
+    else if (row[0] === 1 && row[1] === 0 && row[2] === 0) photoOnly++;
+    else assert.deepEqual(row, [1, 1, 1], `sample ${i}: p = 0 drops nothing else`);
+  }
+  const rate = photoOnly / (b * 0.8);
+  assert.ok(rate > 0.27 && rate < 0.33, `photo-only share ${rate}, expected ~0.3`);
+  // imageOnly = 0 draws exactly as before (resumed and old runs keep their streams).
+  const q = { image: 0.5, text: 0.3, tabular: 0.6 };
+  assert.deepEqual(dropModalities(present, b, q, new Rng(9), 0), dropModalities(present, b, q, new Rng(9)));
 });
 
 test('applyModalityDropout: null inputs count as absent; p = 0 returns the batch itself', () => tidy(() => {
