@@ -168,13 +168,13 @@ export async function runTraining(cfg: RunConfig, o: TrainRunOptions): Promise<T
     resume: o.resume ?? false,
     config: {
       seed: cfg.train.seed, epochs, maxSteps: cfg.train.steps, lr: cfg.train.lr, warmupSteps: cfg.train.warmupSteps,
-      minLrRatio: cfg.train.minLrRatio, weightDecay: cfg.train.weightDecay, clipGradNorm: cfg.train.clipNorm,
+      minLrRatio: cfg.train.minLrRatio, weightDecay: cfg.train.weightDecay, clipGradNorm: cfg.train.clipGradNorm,
       accumSteps: cfg.train.accumSteps, modalityDropout: caps.modalityDropout ? cfg.train.modalityDropout : { image: 0, text: 0, tabular: 0 },
       imageOnlyShare: caps.modalityDropout ? cfg.train.imageOnlyShare : 0,
       maeMaskRatio: cfg.loss.maeMaskRatio, mlmProb: cfg.loss.mlmProb, reconFraction: cfg.loss.reconFraction, evalEvery: valItems.length > 0 ? cfg.train.evalEvery : 0,
       earlyStop: valItems.length > 0 ? { metric: caps.selectBy, mode: 'max', patience: cfg.train.patience } : null,
-      checkpointEvery: cfg.train.evalEvery, logEvery: cfg.train.logEvery,
-      precision: cfg.train.bf16 ? 'bfloat16' : 'float32', progress: o.progress ?? 'auto',
+      checkpointEvery: cfg.train.checkpointEvery ?? cfg.train.evalEvery, logEvery: cfg.train.logEvery,
+      precision: cfg.train.precision, progress: o.progress ?? 'auto',
     },
     extras: runInfoExtras({ format: RUN_FORMAT, runConfig: cfg, modelConfig: m, preprocessing: data.pre, dataset: data.datasetName, datasetPath: data.datasetPath }),
   });

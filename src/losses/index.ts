@@ -3,6 +3,6 @@ export { infoNce, sameNoteMask, contrastiveLosses, CONTRASTIVE_PAIRS, LOGIT_SCAL
 export { maskedPatchMse, mlmCrossEntropy, IGNORE_INDEX } from './reconstruction.js';
 export { gradeCrossEntropy, inverseFrequencyWeights, type GradeLossOptions } from './classification.js';
 export {
-  Objective, resolveObjectiveConfig, LOSS_PARTS, DEFAULT_OBJECTIVE_CONFIG,
+  Objective, resolveObjectiveConfig, lossWeightsSchema, LOSS_PARTS, DEFAULT_OBJECTIVE_CONFIG, ObjectiveConfigSchema,
   type LossPart, type LossWeights, type ObjectiveConfig, type ObjectiveConfigInput, type ObjectiveResult,
 } from './objective.js';

@@ -15,79 +15,62 @@ import type { Batch, ForwardOptions, ModelOutput } from '../models/types.js';
 import { contrastiveLosses, type ContrastivePart } from './contrastive.js';
 import { maskedPatchMse, mlmCrossEntropy } from './reconstruction.js';
 import { gradeCrossEntropy } from './classification.js';
+import { NUM_GRADES } from '../data/grades.js';
+import { orNull, resolveSchema, section, Type, type DeepPartial, type SameType, type Static } from '../config/schema.js';
 
 /** Every loss part, in logging order. */
 export const LOSS_PARTS = ['imageText', 'imageTabular', 'textTabular', 'mae', 'mlm', 'icdr', 'sdrg', 'icdrImage', 'sdrgImage'] as const;
 export type LossPart = (typeof LOSS_PARTS)[number];
 export type LossWeights = Record<LossPart, number>;
 
-export interface ObjectiveConfig {
-  /** Weight of each part in the total; 0 turns the part off (not computed). */
-  weights: LossWeights;
-  /** Label smoothing for the ICDR and SDRG cross-entropies, in [0, 1). */
-  labelSmoothing: number;
-  /** Per-class weights for ICDR (5 numbers, e.g. inverseFrequencyWeights of the training labels); null = none. */
-  icdrClassWeights: number[] | null;
-  /** Same for SDRG. */
-  sdrgClassWeights: number[] | null;
+/**
+ * The weight of each loss part, with what the part is; the run config's loss.weights is the same
+ * schema with its own defaults.
+ * @example lossWeightsSchema({ ...DEFAULT_OBJECTIVE_CONFIG.weights, mae: 0 })
+ */
+export function lossWeightsSchema(d: LossWeights) {
+  const w = (part: LossPart, description: string) => Type.Number({ minimum: 0, default: d[part], description });
+  return section({
+    imageText: w('imageText', 'Symmetric InfoNCE between image and note embeddings (CLIP).'),
+    imageTabular: w('imageTabular', 'Symmetric InfoNCE between image and patient-record embeddings.'),
+    textTabular: w('textTabular', 'Symmetric InfoNCE between note and patient-record embeddings.'),
+    mae: w('mae', 'Masked-patch pixel regression (MAE side pass).'),
+    mlm: w('mlm', 'Masked-token cross-entropy (MLM side pass).'),
+    icdr: w('icdr', 'ICDR grade cross-entropy on the fused token.'),
+    sdrg: w('sdrg', 'SDRG grade cross-entropy on the fused token.'),
+    icdrImage: w('icdrImage', "ICDR cross-entropy of the image-only head on the photo's own token, so the photo learns what the note says."),
+    sdrgImage: w('sdrgImage', "SDRG cross-entropy of the image-only head on the photo's own token."),
+  }, 'Weight of each named loss part in the total; 0 switches a part off (it is not computed).');
 }
 
-export const DEFAULT_OBJECTIVE_CONFIG: ObjectiveConfig = {
-  weights: { imageText: 1, imageTabular: 1, textTabular: 1, mae: 1, mlm: 1, icdr: 1, sdrg: 1, icdrImage: 0, sdrgImage: 0 },
-  labelSmoothing: 0,
-  icdrClassWeights: null,
-  sdrgClassWeights: null,
-};
+const classWeights = (description: string) => orNull(
+  Type.Array(Type.Number({ minimum: 0 }), { minItems: NUM_GRADES, maxItems: NUM_GRADES }),
+  { default: null, description },
+);
+
+export const ObjectiveConfigSchema = Type.Object({
+  weights: lossWeightsSchema({ imageText: 1, imageTabular: 1, textTabular: 1, mae: 1, mlm: 1, icdr: 1, sdrg: 1, icdrImage: 0, sdrgImage: 0 }),
+  labelSmoothing: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0, description: 'Label smoothing for the ICDR and SDRG cross-entropies.' }),
+  icdrClassWeights: classWeights('Per-class weights for ICDR (one per grade, e.g. inverseFrequencyWeights of the training labels); null = none.'),
+  sdrgClassWeights: classWeights('Same for SDRG.'),
+}, { additionalProperties: false, title: 'an objective config' });
+export type ObjectiveConfig = Static<typeof ObjectiveConfigSchema>;
+
+// The schema's weight keys are exactly LOSS_PARTS (checked at compile time).
+true satisfies SameType<ObjectiveConfig['weights'], LossWeights>;
 
 /** Input form of ObjectiveConfig: every field optional, weights may be partial. */
-export interface ObjectiveConfigInput {
-  weights?: Partial<LossWeights>;
-  labelSmoothing?: number;
-  icdrClassWeights?: number[] | null;
-  sdrgClassWeights?: number[] | null;
-}
-
-function checkKeys(o: object, valid: readonly string[], where: string): void {
-  for (const k of Object.keys(o)) {
-    if (!valid.includes(k)) throw new Error(`${where}: unknown key '${k}' (valid: ${valid.join(', ')})`);
-  }
-}
-
-function classWeights(v: unknown, where: string): number[] | null {
-  if (v === null || v === undefined) return null;
-  if (!Array.isArray(v) || v.length !== 5 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)) {
-    throw new Error(`${where}: expected null or 5 finite non-negative numbers, got ${JSON.stringify(v)}`);
-  }
-  return [...(v as number[])];
-}
+export type ObjectiveConfigInput = DeepPartial<ObjectiveConfig>;
 
 /**
  * Fills defaults and validates; unknown keys are errors that list the valid ones.
  * @example resolveObjectiveConfig({ weights: { mae: 0 } }).weights.mae // 0
  */
 export function resolveObjectiveConfig(input: unknown = {}): ObjectiveConfig {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new Error(`objective config: expected an object, got ${JSON.stringify(input)}`);
-  const o = input as Record<string, unknown>;
-  checkKeys(o, Object.keys(DEFAULT_OBJECTIVE_CONFIG), 'objective config');
-  const weights = { ...DEFAULT_OBJECTIVE_CONFIG.weights };
-  if (o['weights'] !== undefined) {
-    const w = o['weights'];
-    if (w === null || typeof w !== 'object' || Array.isArray(w)) throw new Error(`objective config weights: expected an object, got ${JSON.stringify(w)}`);
-    checkKeys(w, LOSS_PARTS, 'objective config weights');
-    for (const [k, v] of Object.entries(w)) {
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`objective config weights.${k}: expected a finite number >= 0, got ${JSON.stringify(v)}`);
-      weights[k as LossPart] = v;
-    }
-  }
-  const ls = o['labelSmoothing'] ?? DEFAULT_OBJECTIVE_CONFIG.labelSmoothing;
-  if (typeof ls !== 'number' || !(ls >= 0 && ls < 1)) throw new Error(`objective config labelSmoothing: expected a number in [0, 1), got ${JSON.stringify(ls)}`);
-  return {
-    weights,
-    labelSmoothing: ls,
-    icdrClassWeights: classWeights(o['icdrClassWeights'], 'objective config icdrClassWeights'),
-    sdrgClassWeights: classWeights(o['sdrgClassWeights'], 'objective config sdrgClassWeights'),
-  };
+  return resolveSchema(ObjectiveConfigSchema, input, 'objective config');
 }
+
+export const DEFAULT_OBJECTIVE_CONFIG: ObjectiveConfig = resolveObjectiveConfig({});
 
 export interface ObjectiveResult {
   /** 0-d weighted sum of the computed parts (a constant 0 without grad when none was computed). */

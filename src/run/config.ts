@@ -1,182 +1,172 @@
 /**
- * Run configs: typed, defaulted, validated. A run config file (configs/runs/<name>.json) names what
- * to train on, which model, which protocol and schedule. Unknown keys are errors that name the
- * valid ones; `--set a.b=c` overrides are parsed as JSON when they can be. The resolved config
- * is part of a trained run's record (info.ts), read back by eval, the index build and the server.
+ * Run configs: one schema (src/config/schema.ts) gives the type, the defaults, the validation with
+ * its errors and the reference table (docs/config.md, written by scripts/config-reference.mjs). A
+ * run config file (configs/runs/<name>.json) names what to train on, which model, which protocol
+ * and schedule. Unknown keys are errors that name the valid ones; keys starting with '//' are
+ * comments; `--set a.b=c` overrides are parsed as JSON when they can be. The resolved config is part
+ * of a trained run's record (info.ts), read back by eval, the index build and the server.
  *
  * @example
  *   const cfg = loadRunConfig('configs/runs/smoke.json', ['train.steps=20', 'protocol="paper"']);
  */
 import { readFileSync } from 'node:fs';
 import { BRSET_DEFAULT_FIELDS, GRADER_READING_FIELDS, tabularFieldSpecs } from '../data/tabular.js';
+import { describe, literals, orNull, resolveSchema, section, Type, type SameType, type Static } from '../config/schema.js';
+import type { Architecture } from '../models/index.js';
+import { lossWeightsSchema } from '../losses/index.js';
+import { modalityDropoutSchema } from '../train/index.js';
+import type { Device } from '../tensor/index.js';
 
-export type Protocol = 'paper' | 'honest';
+const int = (min: number, d: number, description: string) => Type.Integer({ minimum: min, default: d, description });
+const probability = (d: number, description: string) => Type.Number({ minimum: 0, exclusiveMaximum: 1, default: d, description });
+const fraction = (d: number, description: string) => Type.Number({ minimum: 0, maximum: 1, default: d, description });
+const flag = (d: boolean, description: string) => Type.Boolean({ default: d, description });
+const path = (description: string) => orNull(Type.String({ minLength: 1 }), { default: null, description });
 
-export interface RunConfig {
-  /** Name used in output folders and the report. */
-  name: string;
-  /** Free text: what it does, how long it takes, what it should reach (ignored by the code). */
-  description: string;
-  /** 'honest' (patient-level split, no grade in notes, held-out templates) or 'paper'. */
-  protocol: Protocol;
-  model: {
-    /** 'kemt' (the knowledge-enhanced multimodal transformer) or 'clip' (image-text baseline). */
-    kind: 'kemt' | 'clip';
-    /** Architecture preset name (configs/presets/<name>.json) or a path. */
-    preset: string;
-    /** Local folder with Bio_ClinicalBERT (config.json, vocab.txt, weights) to start the text tower from, or null. */
-    textWeights: string | null;
-    /** Local ViT checkpoint (.bin/.safetensors, HF or timm names) for the image tower, or null. */
-    imageWeights: string | null;
-  };
-  data: {
-    /** 'synth' (generate the synthetic twin into the run folder) or a dataset path (BRSET folder, DeepEyeNet, manifest). */
-    source: string;
-    /** Synthetic twin settings when source = 'synth'. */
-    synth: { patients: number; size: number; seed: number; prevalence: 'real' | 'balanced' };
-    /** Reuse this split file when it exists (relative to the run folder or absolute). */
-    splitFile: string | null;
-    /** Image side in pixels fed to the model (overrides the preset's when > 0). */
-    imageSize: number;
-    /** Maximum note length in WordPiece tokens, [CLS]/[SEP] included. */
-    maxTokens: number;
-    /** Vocabulary size for the vocabulary built from training notes when no pretrained vocab is given. */
-    vocabSize: number;
-    /**
-     * Tabular fields to featurize: names of the default list (src/data/tabular.ts BRSET_DEFAULT_FIELDS), or
-     * 'name:numeric|categorical|boolean' for other columns; null = the whole default list (the paper
-     * protocol's default). The honest protocol's default leaves out the grader's reading of the photo.
-     */
-    tabularFields: string[] | null;
-  };
-  split: { train: number; val: number; test: number; seed: number };
-  notes: {
-    /** State the ICDR/SDRG grade in the note (the paper protocol does; it is label leakage). */
-    includeGrade: boolean;
-    /** Image-grounded findings from the synthetic ground truth. */
-    includeFindings: boolean;
-    /** Age, sex, diabetes duration, insulin. */
-    includePatient: boolean;
-    /** Hold out some sentence templates for the test split. */
-    templateHoldout: boolean;
-    seed: number;
-  };
-  loss: {
-    /** Weight per named loss part; 0 switches a part off. */
-    /** icdrImage/sdrgImage: the image-only grade heads on the photo's own token (Kemt), so the photo teaches whatever the note says. */
-    weights: { imageText: number; imageTabular: number; textTabular: number; mae: number; mlm: number; icdr: number; sdrg: number; icdrImage: number; sdrgImage: number };
-    /** Inverse-frequency class weights for the grade heads. */
-    classWeights: boolean;
-    labelSmoothing: number;
-    maeMaskRatio: number;
-    /** Fraction of each batch the MAE and MLM side passes run on (1 = all; less is cheaper on a CPU). */
-    reconFraction: number;
-    mlmProb: number;
-  };
-  train: {
-    steps: number;
-    batchSize: number;
-    lr: number;
-    warmupSteps: number;
-    minLrRatio: number;
-    weightDecay: number;
-    clipNorm: number;
-    accumSteps: number;
-    evalEvery: number;
-    /** Early stopping: validations without improvement before stopping (0 = off). */
-    patience: number;
-    /** Probability of hiding each modality from the fusion per sample (never all three). */
-    modalityDropout: { image: number; text: number; tabular: number };
-    /** Probability that a training sample shows the fusion its photo alone (before the per-modality draws). */
-    imageOnlyShare: number;
-    seed: number;
-    /** 'cpu', 'cuda' or 'cuda:N'. */
-    device: string;
-    /** bf16 autocast for forward and losses (float32 master weights); CUDA only. */
-    bf16: boolean;
-    threads: number;
-    /** Log every N steps to metrics.jsonl. */
-    logEvery: number;
-  };
-  eval: { bootstrap: number; seed: number; ks: number[] };
-}
+export const RunConfigSchema = Type.Object({
+  name: Type.String({ minLength: 1, default: 'run', description: 'Name used in output folders and the report.' }),
+  description: Type.String({ default: '', description: 'Free text: what the run does, how long it takes, what it should reach (ignored by the code).' }),
+  protocol: literals(['paper', 'honest'], {
+    default: 'honest',
+    description: "'honest' (patient-level split, no grade in the notes, held-out note templates, no grader's reading of the photo " +
+      "in the record) or 'paper' (as close to the paper as we can get). Sets the defaults of notes.includeGrade, " +
+      'notes.templateHoldout and data.tabularFields (see below).',
+  }),
+  model: section({
+    kind: literals(['kemt', 'clip'], { default: 'kemt', description: "'kemt' (the knowledge-enhanced multimodal transformer) or 'clip' (the image-text baseline)." }),
+    preset: Type.String({ minLength: 1, default: 'small', description: 'Architecture preset name (configs/presets/<name>.json) or a path to a preset file.' }),
+    textWeights: path('Local folder with Bio_ClinicalBERT (config.json, vocab.txt, weights) to start the text tower from; null = random initialization.'),
+    imageWeights: path('Local ViT checkpoint (.bin/.safetensors, Hugging Face or timm names) to start the image tower from; null = random initialization.'),
+  }, 'Which model to train.'),
+  data: section({
+    source: Type.String({ minLength: 1, default: 'synth', description: "'synth' (the synthetic twin, generated under the data root) or a dataset path (BRSET folder, DeepEyeNet, manifest)." }),
+    synth: section({
+      patients: int(1, 300, 'Patients in the synthetic twin.'),
+      size: int(1, 128, 'Side of the rendered photos in pixels.'),
+      seed: int(0, 7, 'Seed of the synthetic twin.'),
+      prevalence: literals(['real', 'balanced'], { default: 'balanced', description: "'real' keeps BRSET's 93% grade 0; 'balanced' evens the grades." }),
+    }, "The synthetic twin, when data.source is 'synth'."),
+    splitFile: path('Reuse this split file when it exists (relative to the data root, or absolute); null = split-<protocol>.json in the data root.'),
+    imageSize: int(0, 0, "Image side in pixels fed to the model; 0 = the preset's image.imageSize."),
+    maxTokens: int(8, 96, "Maximum note length in WordPiece tokens, [CLS]/[SEP] included (at most the preset's text.maxPositions)."),
+    vocabSize: int(1, 2000, 'Size of the vocabulary built from the training notes when no pretrained vocabulary is given.'),
+    tabularFields: orNull(Type.Array(Type.String()), {
+      default: null,
+      expected: 'null or a list of field names',
+      description: "Tabular fields to featurize: names of the default list (src/data/tabular.ts BRSET_DEFAULT_FIELDS), or 'name:numeric', " +
+        "'name:categorical', 'name:boolean' for other columns; null = the whole default list. The honest protocol's default leaves out " +
+        "the grader's reading of the photo.",
+    }),
+  }, 'What to train on.'),
+  split: section({
+    train: fraction(0.7, 'Share of patients in the training split (> 0).'),
+    val: fraction(0.1, 'Share of patients in the validation split (the three shares sum to 1).'),
+    test: fraction(0.2, 'Share of patients in the test split (> 0).'),
+    seed: int(0, 1, 'Seed of the patient-level, ICDR-stratified split.'),
+  }, 'The patient-level split.'),
+  notes: section({
+    includeGrade: flag(false, 'State the ICDR/SDRG grade in the note (the paper protocol does: it is label leakage).'),
+    includeFindings: flag(true, 'Image-grounded findings from the synthetic ground truth.'),
+    includePatient: flag(true, 'Age, sex, diabetes duration, insulin.'),
+    templateHoldout: flag(true, 'Hold out some sentence templates for the test split.'),
+    seed: int(0, 3, 'Seed of the note builder.'),
+  }, 'How the clinical notes are written.'),
+  loss: section({
+    weights: lossWeightsSchema({ imageText: 1, imageTabular: 0.5, textTabular: 0.5, mae: 0.5, mlm: 0.5, icdr: 1, sdrg: 1, icdrImage: 1, sdrgImage: 1 }),
+    classWeights: flag(true, 'Inverse-frequency class weights (from the training labels) for the grade cross-entropies.'),
+    labelSmoothing: probability(0.05, 'Label smoothing for the grade cross-entropies.'),
+    maeMaskRatio: probability(0.5, 'MAE: fraction of patches masked.'),
+    reconFraction: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1, description: 'Fraction of each batch the MAE and MLM side passes run on (1 = all; less is cheaper on a CPU).' }),
+    mlmProb: probability(0.15, 'MLM: probability that a note token is selected.'),
+  }, 'The objective (a part the model does not train is switched off).'),
+  train: section({
+    steps: int(1, 300, 'Optimizer steps.'),
+    batchSize: int(1, 32, 'Samples per micro-batch.'),
+    lr: Type.Number({ exclusiveMinimum: 0, default: 5e-4, description: 'Peak learning rate (linear warmup, then cosine decay).' }),
+    warmupSteps: int(0, 30, 'Linear warmup steps.'),
+    minLrRatio: fraction(0.05, 'Cosine floor as a fraction of lr.'),
+    weightDecay: Type.Number({ minimum: 0, default: 0.05, description: 'Decoupled weight decay on matrices.' }),
+    clipGradNorm: Type.Number({ minimum: 0, default: 1, description: "Max global gradient L2 norm; 0 = no clipping." }),
+    accumSteps: int(1, 1, 'Micro-batches per optimizer step (gradient accumulation).'),
+    evalEvery: int(0, 100, 'Validate (and keep the best checkpoint) every this many steps; 0 = only at the end.'),
+    checkpointEvery: orNull(Type.Integer({ minimum: 0 }), {
+      default: null, description: 'Write the `last` checkpoint every this many steps; 0 = only at the end; null = every train.evalEvery steps.',
+    }),
+    patience: int(0, 0, 'Early stopping: validations without improvement before stopping (0 = off).'),
+    modalityDropout: modalityDropoutSchema({ image: 0.1, text: 0.3, tabular: 0.3 }),
+    imageOnlyShare: probability(0.25, 'Probability that a training sample shows the fusion its photo alone (before the per-modality draws).'),
+    seed: int(0, 1, 'Seeds libtorch (initial weights, dropout, masks) and the data streams (epoch order, flips, modality dropout).'),
+    device: Type.Union([Type.Literal('cpu'), Type.Literal('cuda'), Type.TemplateLiteral('cuda:${number}')], {
+      default: 'cpu', expected: "'cpu', 'cuda' or 'cuda:N'", description: 'Where training runs (CUDA needs a CUDA build of libtorch).',
+    }),
+    precision: literals(['float32', 'bfloat16'], {
+      default: 'float32',
+      description: "'bfloat16': autocast for forward and losses (float32 master weights); CUDA only.",
+    }),
+    threads: int(0, 0, 'libtorch threads; 0 = one per CPU core.'),
+    logEvery: int(1, 10, 'Write a metrics.jsonl train line every this many steps.'),
+  }, 'The schedule and the machine.'),
+  eval: section({
+    bootstrap: int(1, 200, 'Bootstrap resamples (over patients) per confidence interval.'),
+    seed: int(0, 1, 'Seed of the bootstrap draws and the embedding-map sample.'),
+    ks: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, default: [1, 5, 10], description: 'Recall@K cut-offs.' }),
+  }, 'Evaluation.'),
+}, { additionalProperties: false, title: 'a run config' });
+export type RunConfig = Static<typeof RunConfigSchema>;
+export type Protocol = RunConfig['protocol'];
 
-export const DEFAULT_RUN_CONFIG: RunConfig = {
-  name: 'run',
-  description: '',
-  protocol: 'honest',
-  model: { kind: 'kemt', preset: 'small', textWeights: null, imageWeights: null },
-  data: {
-    source: 'synth',
-    synth: { patients: 300, size: 128, seed: 7, prevalence: 'balanced' },
-    splitFile: null,
-    imageSize: 0,
-    maxTokens: 96,
-    vocabSize: 2000,
-    tabularFields: null,
+// The schema's names are the models' and the engine's (checked at compile time).
+true satisfies SameType<RunConfig['model']['kind'], Architecture>;
+true satisfies SameType<RunConfig['train']['device'], Device>;
+
+/** Every default, before the protocol's (a fresh object). */
+export const DEFAULT_RUN_CONFIG: RunConfig = resolveSchema(RunConfigSchema, {}, 'run config defaults');
+
+/**
+ * Run-config keys renamed to the training loop's names. A file or --set that uses an old name still
+ * works, with a warning; checkpoints written before the rename store the old names and load silently.
+ */
+export const RENAMED_KEYS: readonly { old: string; now: string; convert: (v: unknown, where: string) => unknown }[] = [
+  { old: 'train.clipNorm', now: 'train.clipGradNorm', convert: (v) => v },
+  {
+    old: 'train.bf16', now: 'train.precision',
+    convert: (v, where) => {
+      if (typeof v !== 'boolean') throw new Error(`${where}: 'train.bf16' (now 'train.precision') must be true or false, got ${JSON.stringify(v)}`);
+      return v ? 'bfloat16' : 'float32';
+    },
   },
-  split: { train: 0.7, val: 0.1, test: 0.2, seed: 1 },
-  notes: { includeGrade: false, includeFindings: true, includePatient: true, templateHoldout: true, seed: 3 },
-  loss: {
-    weights: { imageText: 1, imageTabular: 0.5, textTabular: 0.5, mae: 0.5, mlm: 0.5, icdr: 1, sdrg: 1, icdrImage: 1, sdrgImage: 1 },
-    classWeights: true,
-    labelSmoothing: 0.05,
-    maeMaskRatio: 0.5,
-    reconFraction: 1,
-    mlmProb: 0.15,
-  },
-  train: {
-    steps: 300, batchSize: 32, lr: 5e-4, warmupSteps: 30, minLrRatio: 0.05, weightDecay: 0.05, clipNorm: 1.0,
-    accumSteps: 1, evalEvery: 100, patience: 0, modalityDropout: { image: 0.1, text: 0.3, tabular: 0.3 }, imageOnlyShare: 0.25,
-    seed: 1, device: 'cpu', bf16: false, threads: 0, logEvery: 10,
-  },
-  eval: { bootstrap: 200, seed: 1, ks: [1, 5, 10] },
-};
-
-/** Fields whose value may be null (or a string/array) instead of the default's type. */
-const NULLABLE = new Set(['model.textWeights', 'model.imageWeights', 'data.splitFile', 'data.tabularFields']);
-const ENUMS: Record<string, readonly string[]> = {
-  protocol: ['paper', 'honest'],
-  'model.kind': ['kemt', 'clip'],
-  'data.synth.prevalence': ['real', 'balanced'],
-};
+];
 
 function isPlainObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
-/** Deep-merges `over` into `base`, checking every key and type against `base`. */
-function merge(base: unknown, over: unknown, path: string, where: string): unknown {
-  if (isPlainObject(base)) {
-    if (!isPlainObject(over)) throw new Error(`${where}: '${path}' must be an object, got ${JSON.stringify(over)}`);
-    const out: Record<string, unknown> = { ...base };
-    for (const [k, v] of Object.entries(over)) {
-      if (k.startsWith('//')) continue; // comment keys
-      const p = path ? `${path}.${k}` : k;
-      if (!(k in base)) {
-        throw new Error(`${where}: unknown config key '${p}'; valid keys${path ? ` of '${path}'` : ''}: ${Object.keys(base).join(', ')}`);
-      }
-      out[k] = merge(base[k], v, p, where);
-    }
-    return out;
+/** A copy without comment keys ('//...') at any depth. */
+function withoutComments(v: unknown): unknown {
+  if (!isPlainObject(v)) return v;
+  return Object.fromEntries(Object.entries(v).filter(([k]) => !k.startsWith('//')).map(([k, x]) => [k, withoutComments(x)]));
+}
+
+/** Moves old key names (RENAMED_KEYS) to their new place in `layer` (a fresh copy), calling `warn` for each. */
+function renameOldKeys(layer: Record<string, unknown>, where: string, warn: (msg: string) => void): void {
+  for (const r of RENAMED_KEYS) {
+    const [sec, oldKey] = r.old.split('.') as [string, string];
+    const newKey = r.now.split('.')[1] as string;
+    const s = layer[sec];
+    if (!isPlainObject(s) || !(oldKey in s)) continue;
+    if (newKey in s) throw new Error(`${where}: '${r.old}' is the old name of '${r.now}'; give only '${r.now}'`);
+    s[newKey] = r.convert(s[oldKey], where);
+    delete s[oldKey];
+    warn(`${where}: '${r.old}' is deprecated: it is now '${r.now}' (${JSON.stringify(s[newKey])}); rename it`);
   }
-  if (over === null) {
-    if (NULLABLE.has(path)) return null;
-    throw new Error(`${where}: '${path}' may not be null`);
-  }
-  if (NULLABLE.has(path)) return over;
-  if (Array.isArray(base)) {
-    if (!Array.isArray(over)) throw new Error(`${where}: '${path}' must be an array, got ${JSON.stringify(over)}`);
-    return over;
-  }
-  if (typeof base !== typeof over) {
-    throw new Error(`${where}: '${path}' must be a ${typeof base}, got ${JSON.stringify(over)}`);
-  }
-  const allowed = ENUMS[path];
-  if (allowed && !allowed.includes(over as string)) {
-    throw new Error(`${where}: '${path}' must be one of ${allowed.join(', ')}, got ${JSON.stringify(over)}`);
-  }
-  return over;
+}
+
+/** `over` merged into `base`: objects key by key, anything else replaced (the schema checks the result). */
+function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = k in base ? deepMerge(base[k], v) : v;
+  return out;
 }
 
 /** Parses `a.b.c=value` (value as JSON when possible, else a string) into a nested object. */
@@ -216,48 +206,43 @@ export function protocolDefaults(p: Protocol): Record<string, unknown> {
  */
 export const HONEST_TABULAR_FIELDS: readonly string[] = BRSET_DEFAULT_FIELDS.map((f) => f.name).filter((n) => !GRADER_READING_FIELDS.includes(n));
 
+/** Rules across fields, after the schema: split shares, bf16 on CUDA, tabular field names. */
 function validate(c: RunConfig, where: string): void {
   const s = c.split;
   const sum = s.train + s.val + s.test;
   if (Math.abs(sum - 1) > 1e-6 || s.train <= 0 || s.test <= 0 || s.val < 0) {
     throw new Error(`${where}: split ratios must be positive and sum to 1, got train=${s.train} val=${s.val} test=${s.test}`);
   }
-  const positive: [string, number][] = [['train.steps', c.train.steps], ['train.batchSize', c.train.batchSize],
-    ['train.lr', c.train.lr], ['train.accumSteps', c.train.accumSteps], ['data.maxTokens', c.data.maxTokens]];
-  for (const [k, v] of positive) if (!(v > 0)) throw new Error(`${where}: '${k}' must be > 0, got ${v}`);
-  if (c.data.maxTokens < 8) throw new Error(`${where}: 'data.maxTokens' must be >= 8, got ${c.data.maxTokens}`);
-  if (c.train.bf16 && !c.train.device.startsWith('cuda')) {
-    throw new Error(`${where}: 'train.bf16' needs a CUDA device (train.device is '${c.train.device}'): libtorch's CPU autocast ` +
+  if (c.train.precision === 'bfloat16' && !c.train.device.startsWith('cuda')) {
+    throw new Error(`${where}: 'train.precision' 'bfloat16' needs a CUDA device (train.device is '${c.train.device}'): libtorch's CPU autocast ` +
       `does not cover LayerNorm, so a transformer fails under it`);
   }
-  if (!(c.loss.reconFraction > 0 && c.loss.reconFraction <= 1)) throw new Error(`${where}: 'loss.reconFraction' must be in (0, 1], got ${c.loss.reconFraction}`);
-  if (!(c.train.imageOnlyShare >= 0 && c.train.imageOnlyShare < 1)) throw new Error(`${where}: 'train.imageOnlyShare' must be in [0, 1), got ${c.train.imageOnlyShare}`);
-  for (const [k, v] of Object.entries(c.train.modalityDropout)) {
-    if (v < 0 || v >= 1) throw new Error(`${where}: 'train.modalityDropout.${k}' must be in [0, 1), got ${v}`);
-  }
-  const tf: unknown = c.data.tabularFields;
-  if (tf !== null) {
-    if (!Array.isArray(tf) || !tf.every((x) => typeof x === 'string')) {
-      throw new Error(`${where}: 'data.tabularFields' must be null or a list of field names, got ${JSON.stringify(tf)}`);
-    }
-    tabularFieldSpecs(tf, `${where}: data.tabularFields`); // names, kinds and labels checked before any data is read
-  }
+  if (c.data.tabularFields !== null) tabularFieldSpecs(c.data.tabularFields, `${where}: data.tabularFields`); // names, kinds and labels checked before any data is read
 }
 
 /**
- * Resolves a run config: defaults <- protocol defaults <- file <- --set overrides (in order).
- * The protocol may itself come from the file or a --set.
+ * Resolves a run config: defaults <- protocol defaults <- file <- --set overrides (in order), each
+ * layer checked against the schema as it is applied, so an error names the file or the --set that
+ * made it. The protocol may itself come from the file or a --set. Old key names (RENAMED_KEYS) are
+ * moved to the new ones with a `warn`.
+ * @example resolveRunConfig({ train: { steps: 20 } }, ['protocol="paper"'], 'inline').train.steps // 20
  */
-export function resolveRunConfig(file: Record<string, unknown>, sets: string[] = [], where = 'run config'): RunConfig {
+export function resolveRunConfig(file: Record<string, unknown>, sets: string[] = [], where = 'run config',
+  warn: (msg: string) => void = (m) => console.warn(m)): RunConfig {
   const overrides = sets.map(parseSet);
   let protocol: unknown = file['protocol'] ?? 'honest';
   for (const o of overrides) if ('protocol' in o) protocol = o['protocol'];
   if (protocol !== 'paper' && protocol !== 'honest') {
-    throw new Error(`${where}: 'protocol' must be one of paper, honest, got ${JSON.stringify(protocol)}`);
+    throw new Error(`${where}: 'protocol' must be ${describe(RunConfigSchema.properties.protocol)}, got ${JSON.stringify(protocol)}`);
   }
-  let c = merge(DEFAULT_RUN_CONFIG, protocolDefaults(protocol), '', where) as RunConfig;
-  c = merge(c, file, '', where) as RunConfig;
-  overrides.forEach((o, i) => (c = merge(c, o, '', `--set ${sets[i]}`) as RunConfig));
+  const apply = (base: RunConfig, layer: Record<string, unknown>, at: string): RunConfig => {
+    const l = withoutComments(layer) as Record<string, unknown>;
+    renameOldKeys(l, at, warn);
+    return resolveSchema(RunConfigSchema, deepMerge(base, l), at);
+  };
+  let c = apply(DEFAULT_RUN_CONFIG, protocolDefaults(protocol), `${where} (the ${protocol} protocol's defaults)`);
+  c = apply(c, file, where);
+  overrides.forEach((o, i) => (c = apply(c, o, `--set ${sets[i]}`)));
   validate(c, where);
   return c;
 }

@@ -7,8 +7,10 @@ export { RUN_FORMAT, parseRunInfo, runInfoExtras, type RunInfo } from './info.js
 export { loadRun, checkpointDirOf, type LoadedRun } from './load.js';
 export { parsePreprocessing, type Preprocessing, type RunNoteOptions } from './preprocessing.js';
 export {
-  DEFAULT_RUN_CONFIG, HONEST_TABULAR_FIELDS, loadRunConfig, parseSet, protocolDefaults, resolveRunConfig, type Protocol, type RunConfig,
+  DEFAULT_RUN_CONFIG, HONEST_TABULAR_FIELDS, RENAMED_KEYS, RunConfigSchema, loadRunConfig, parseSet, protocolDefaults, resolveRunConfig,
+  type Protocol, type RunConfig,
 } from './config.js';
+export { runConfigReference } from './config-reference.js';
 export { prepareData, ensureSynth, synthDir, type PreparedData, type PrepareOptions, type SplitName } from './prepare.js';
 export { collate, disposeBatch, type CollateOptions, type PreparedItem } from './collate.js';
 export { predict, tensorScores, type Predictions } from './predict.js';

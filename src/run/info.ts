@@ -72,7 +72,8 @@ export function parseRunInfo(extras: unknown, where: string): RunInfo {
     if (typeof v !== 'string') throw new Error(`${where}: extras.${k} is ${JSON.stringify(v)}; expected a string`);
     return v;
   };
-  const runConfig = resolveRunConfig(object('runConfig'), [], `${where}: extras.runConfig`);
+  // Quietly: a checkpoint written before a key was renamed (RENAMED_KEYS) stores the old name.
+  const runConfig = resolveRunConfig(object('runConfig'), [], `${where}: extras.runConfig`, () => {});
   const modelConfig = resolveConfig(object('modelConfig'), `${where}: extras.modelConfig`);
   const preprocessing = parsePreprocessing(extras['preprocessing'], `${where}: extras.preprocessing`);
   if (modelConfig.architecture !== runConfig.model.kind) {

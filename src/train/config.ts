@@ -1,178 +1,77 @@
 /**
- * The training loop's configuration: typed, defaulted, validated. Unknown keys are errors that
- * list the valid ones; the resolved config is saved in every checkpoint.
+ * The training loop's configuration: one schema (src/config/schema.ts) gives the type, the
+ * defaults and the validation; unknown keys are errors that list the valid ones; the resolved
+ * config is saved in every checkpoint.
  *
  * @example
- *   const cfg = resolveTrainConfig({ lr: 1e-3, epochs: 5, earlyStop: { metric: 'icdr.kappa', mode: 'max', patience: 3 } });
+ *   const cfg = resolveTrainConfig({ lr: 1e-3, epochs: 5, earlyStop: { metric: 'icdr_kappa', mode: 'max', patience: 3 } });
  */
 import type { Modality } from '../models/types.js';
+import { literals, orNull, resolveSchema, section, Type, type DeepPartial, type Static } from '../config/schema.js';
 
-export interface EarlyStopConfig {
-  /** Name of a metric returned by valEval, e.g. 'icdr.kappa' or 'imageText.recallAt1'. */
-  metric: string;
-  /** Whether larger ('max') or smaller ('min') is better. */
-  mode: 'max' | 'min';
-  /** Stop after this many validations without improvement; 0 = never stop (still keeps `best`). */
-  patience: number;
+const probability = (d: number, description: string) => Type.Number({ minimum: 0, exclusiveMaximum: 1, default: d, description });
+
+/**
+ * Per modality, the probability that a sample hides it from the fusion (never all three); the run
+ * config's train.modalityDropout is the same schema with its own defaults.
+ * @example modalityDropoutSchema({ image: 0.1, text: 0.3, tabular: 0.3 })
+ */
+export function modalityDropoutSchema(d: Record<Modality, number>) {
+  return section({
+    image: probability(d.image, 'Probability that a training sample hides its photo from the fusion.'),
+    text: probability(d.text, 'Probability that a training sample hides its note from the fusion.'),
+    tabular: probability(d.tabular, 'Probability that a training sample hides its patient record from the fusion.'),
+  }, 'Per modality, the probability that a training sample hides it from the fusion (never all three).');
 }
 
-export interface TrainConfig {
-  /** Seeds libtorch (dropout, MAE/MLM masks) and the derived data streams (epoch order, modality dropout). */
-  seed: number;
-  /** Passes over the training batches. */
-  epochs: number;
-  /** Cap on optimizer steps; null = epochs decide. */
-  maxSteps: number | null;
-  /** Peak learning rate. */
-  lr: number;
-  /** Linear warmup steps. */
-  warmupSteps: number;
-  /** Cosine floor as a fraction of lr. */
-  minLrRatio: number;
-  /** Decoupled weight decay on matrices (see param-groups.ts). */
-  weightDecay: number;
-  /** AdamW betas and eps (CLIP's 0.9 / 0.98 / 1e-6 by default). */
-  beta1: number;
-  beta2: number;
-  eps: number;
-  /** Max global gradient L2 norm; 0 = no clipping (the norm is still computed and checked). */
-  clipGradNorm: number;
-  /** Micro-batches per optimizer step (gradient accumulation). */
-  accumSteps: number;
-  /** Per modality, the probability that a sample hides it from the fusion (never all three). */
-  modalityDropout: Record<Modality, number>;
-  /** Per sample, the probability that it presents only its image to the fusion (before the per-modality draws). */
-  imageOnlyShare: number;
-  /** MAE: fraction of patches masked (used when the objective's mae weight is not 0). */
-  maeMaskRatio: number;
-  /** Fraction of each batch the MAE and MLM side passes run on (ForwardOptions.reconFraction). */
-  reconFraction: number;
-  /** MLM: probability a token is selected (used when the objective's mlm weight is not 0). */
-  mlmProb: number;
-  /** Validate every this many optimizer steps; 0 = only at the end. */
-  evalEvery: number;
-  /** Best-checkpoint selection and early stopping; null = no `best` checkpoint. */
-  earlyStop: EarlyStopConfig | null;
-  /** Write the `last` checkpoint every this many steps; 0 = only at the end. */
-  checkpointEvery: number;
-  /** Write a metrics.jsonl train line every this many steps. */
-  logEvery: number;
-  /** 'bfloat16' is refused with an explicit error until the engine has autocast (see precision.ts). */
-  precision: 'float32' | 'bfloat16';
-  /** 'auto': a progress bar when stdout is a TTY, plain lines otherwise; 'off': metrics.jsonl only. */
-  progress: 'auto' | 'off';
-}
+export const EarlyStopConfigSchema = Type.Object({
+  metric: Type.String({ minLength: 1, description: "Name of a metric returned by valEval, e.g. 'icdr_kappa' or 't2i_r1'." }),
+  mode: literals(['max', 'min'], { description: "Whether larger ('max') or smaller ('min') is better." }),
+  patience: Type.Integer({ minimum: 0, default: 0, description: 'Stop after this many validations without improvement; 0 = never stop (still keeps `best`).' }),
+}, { additionalProperties: false });
+export type EarlyStopConfig = Static<typeof EarlyStopConfigSchema>;
 
-export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
-  seed: 0,
-  epochs: 1,
-  maxSteps: null,
-  lr: 1e-4,
-  warmupSteps: 0,
-  minLrRatio: 0.1,
-  weightDecay: 0.05,
-  beta1: 0.9,
-  beta2: 0.98,
-  eps: 1e-6,
-  clipGradNorm: 1,
-  accumSteps: 1,
-  modalityDropout: { image: 0, text: 0, tabular: 0 },
-  imageOnlyShare: 0,
-  maeMaskRatio: 0.75,
-  reconFraction: 1,
-  mlmProb: 0.15,
-  evalEvery: 0,
-  earlyStop: null,
-  checkpointEvery: 0,
-  logEvery: 10,
-  precision: 'float32',
-  progress: 'auto',
-};
+export const TrainConfigSchema = Type.Object({
+  seed: Type.Integer({ minimum: 0, default: 0, description: 'Seeds libtorch (dropout, MAE/MLM masks) and the derived data streams (epoch order, modality dropout).' }),
+  epochs: Type.Integer({ minimum: 1, default: 1, description: 'Passes over the training batches.' }),
+  maxSteps: orNull(Type.Integer({ minimum: 1 }), { default: null, description: 'Cap on optimizer steps; null = epochs decide.' }),
+  lr: Type.Number({ minimum: 0, default: 1e-4, description: 'Peak learning rate.' }),
+  warmupSteps: Type.Integer({ minimum: 0, default: 0, description: 'Linear warmup steps.' }),
+  minLrRatio: Type.Number({ minimum: 0, maximum: 1, default: 0.1, description: 'Cosine floor as a fraction of lr.' }),
+  weightDecay: Type.Number({ minimum: 0, default: 0.05, description: 'Decoupled weight decay on matrices (see param-groups.ts).' }),
+  beta1: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.9, description: "AdamW beta1 (CLIP's 0.9)." }),
+  beta2: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.98, description: "AdamW beta2 (CLIP's 0.98)." }),
+  eps: Type.Number({ exclusiveMinimum: 0, default: 1e-6, description: "AdamW eps (CLIP's 1e-6)." }),
+  clipGradNorm: Type.Number({ minimum: 0, default: 1, description: 'Max global gradient L2 norm; 0 = no clipping (the norm is still computed and checked).' }),
+  accumSteps: Type.Integer({ minimum: 1, default: 1, description: 'Micro-batches per optimizer step (gradient accumulation).' }),
+  modalityDropout: modalityDropoutSchema({ image: 0, text: 0, tabular: 0 }),
+  imageOnlyShare: probability(0, 'Per sample, the probability that it presents only its image to the fusion (before the per-modality draws).'),
+  maeMaskRatio: probability(0.75, "MAE: fraction of patches masked (used when the objective's mae weight is not 0)."),
+  reconFraction: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1, description: 'Fraction of each batch the MAE and MLM side passes run on (ForwardOptions.reconFraction).' }),
+  mlmProb: probability(0.15, "MLM: probability a token is selected (used when the objective's mlm weight is not 0)."),
+  evalEvery: Type.Integer({ minimum: 0, default: 0, description: 'Validate every this many optimizer steps; 0 = only at the end.' }),
+  earlyStop: orNull(EarlyStopConfigSchema, { default: null, description: 'Best-checkpoint selection and early stopping; null = no `best` checkpoint.' }),
+  checkpointEvery: Type.Integer({ minimum: 0, default: 0, description: 'Write the `last` checkpoint every this many steps; 0 = only at the end.' }),
+  logEvery: Type.Integer({ minimum: 1, default: 10, description: 'Write a metrics.jsonl train line every this many steps.' }),
+  precision: literals(['float32', 'bfloat16'], {
+    default: 'float32', description: "'bfloat16': forward and losses under autocast with float32 master weights (precision.ts).",
+  }),
+  progress: literals(['auto', 'off'], { default: 'auto', description: "'auto': a progress bar when stdout is a TTY, plain lines otherwise; 'off': metrics.jsonl only." }),
+}, { additionalProperties: false, title: 'a train config' });
+export type TrainConfig = Static<typeof TrainConfigSchema>;
 
-/** Input form: any subset of the fields; modalityDropout may be partial. */
-export type TrainConfigInput = Partial<Omit<TrainConfig, 'modalityDropout'>> & { modalityDropout?: Partial<Record<Modality, number>> };
-
-function checkKeys(o: object, valid: readonly string[], where: string): void {
-  for (const k of Object.keys(o)) {
-    if (!valid.includes(k)) throw new Error(`${where}: unknown key '${k}' (valid: ${valid.join(', ')})`);
-  }
-}
-
-function isObject(x: unknown): x is Record<string, unknown> {
-  return x !== null && typeof x === 'object' && !Array.isArray(x);
-}
+/** Input form: any subset of the fields, recursively (modalityDropout may be partial). */
+export type TrainConfigInput = DeepPartial<TrainConfig>;
 
 /**
  * Defaults + validation. Every error names the field, the value and what was expected.
  * @example resolveTrainConfig({ accumSteps: 4 }).accumSteps // 4
  */
 export function resolveTrainConfig(input: unknown = {}): TrainConfig {
-  if (!isObject(input)) throw new Error(`train config: expected an object, got ${JSON.stringify(input)}`);
-  checkKeys(input, Object.keys(DEFAULT_TRAIN_CONFIG), 'train config');
-  const c: Record<string, unknown> = { ...DEFAULT_TRAIN_CONFIG, ...input };
-  const bad = (k: string, want: string): never => {
-    throw new Error(`train config ${k}: expected ${want}, got ${JSON.stringify(c[k])}`);
-  };
-  const num = (k: string, ok: (v: number) => boolean, want: string): number => {
-    const v = c[k];
-    if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) bad(k, want);
-    return v as number;
-  };
-  const int = (k: string, min: number): number => num(k, (v) => Number.isInteger(v) && v >= min, `an integer >= ${min}`);
-
-  const md = c['modalityDropout'];
-  if (!isObject(md)) bad('modalityDropout', 'an object { image, text, tabular }');
-  const mdObj = md as Record<string, unknown>;
-  checkKeys(mdObj, ['image', 'text', 'tabular'], 'train config modalityDropout');
-  const modalityDropout = { ...DEFAULT_TRAIN_CONFIG.modalityDropout };
-  for (const [k, v] of Object.entries(mdObj)) {
-    if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new Error(`train config modalityDropout.${k}: expected a probability in [0, 1), got ${JSON.stringify(v)}`);
-    modalityDropout[k as Modality] = v;
-  }
-
-  let earlyStop: EarlyStopConfig | null = null;
-  const es = c['earlyStop'];
-  if (es !== null) {
-    if (!isObject(es)) bad('earlyStop', 'null or { metric, mode, patience }');
-    const e = es as Record<string, unknown>;
-    checkKeys(e, ['metric', 'mode', 'patience'], 'train config earlyStop');
-    if (typeof e['metric'] !== 'string' || e['metric'] === '') throw new Error(`train config earlyStop.metric: expected a metric name, got ${JSON.stringify(e['metric'])}`);
-    if (e['mode'] !== 'max' && e['mode'] !== 'min') throw new Error(`train config earlyStop.mode: expected 'max' or 'min', got ${JSON.stringify(e['mode'])}`);
-    const patience = e['patience'] ?? 0;
-    if (typeof patience !== 'number' || !Number.isInteger(patience) || patience < 0) {
-      throw new Error(`train config earlyStop.patience: expected an integer >= 0, got ${JSON.stringify(patience)}`);
-    }
-    earlyStop = { metric: e['metric'], mode: e['mode'], patience };
-  }
-
-  const maxSteps = c['maxSteps'];
-  if (maxSteps !== null && (typeof maxSteps !== 'number' || !Number.isInteger(maxSteps) || maxSteps < 1)) bad('maxSteps', 'null or an integer >= 1');
-  if (c['precision'] !== 'float32' && c['precision'] !== 'bfloat16') bad('precision', "'float32' or 'bfloat16'");
-  if (c['progress'] !== 'auto' && c['progress'] !== 'off') bad('progress', "'auto' or 'off'");
-
-  return {
-    seed: int('seed', 0),
-    epochs: int('epochs', 1),
-    maxSteps: maxSteps as number | null,
-    lr: num('lr', (v) => v >= 0, 'a number >= 0'),
-    warmupSteps: int('warmupSteps', 0),
-    minLrRatio: num('minLrRatio', (v) => v >= 0 && v <= 1, 'a number in [0, 1]'),
-    weightDecay: num('weightDecay', (v) => v >= 0, 'a number >= 0'),
-    beta1: num('beta1', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
-    beta2: num('beta2', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
-    eps: num('eps', (v) => v > 0, 'a number > 0'),
-    clipGradNorm: num('clipGradNorm', (v) => v >= 0, 'a number >= 0 (0 = off)'),
-    accumSteps: int('accumSteps', 1),
-    modalityDropout,
-    imageOnlyShare: num('imageOnlyShare', (v) => v >= 0 && v < 1, 'a probability in [0, 1)'),
-    reconFraction: num('reconFraction', (v) => v > 0 && v <= 1, 'a number in (0, 1]'),
-    maeMaskRatio: num('maeMaskRatio', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
-    mlmProb: num('mlmProb', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
-    evalEvery: int('evalEvery', 0),
-    earlyStop,
-    checkpointEvery: int('checkpointEvery', 0),
-    logEvery: int('logEvery', 1),
-    precision: c['precision'] as TrainConfig['precision'],
-    progress: c['progress'] as TrainConfig['progress'],
-  };
+  return resolveSchema(TrainConfigSchema, input, 'train config');
 }
+
+export const DEFAULT_TRAIN_CONFIG: TrainConfig = resolveTrainConfig({});
+
+// The schema's modality keys are the models' Modality names (checked at compile time).
+DEFAULT_TRAIN_CONFIG.modalityDropout satisfies Record<Modality, number>;

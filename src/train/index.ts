@@ -1,6 +1,6 @@
 /** The model-agnostic training loop and its parts: schedule, parameter groups, checkpoints, progress. */
 export { train, NonFiniteLossError, type BatchSource, type ValEval, type StepInfo, type TrainHooks, type TrainArgs, type TrainResult } from './loop.js';
-export { resolveTrainConfig, DEFAULT_TRAIN_CONFIG, type TrainConfig, type TrainConfigInput, type EarlyStopConfig } from './config.js';
+export { resolveTrainConfig, modalityDropoutSchema, DEFAULT_TRAIN_CONFIG, TrainConfigSchema, type TrainConfig, type TrainConfigInput, type EarlyStopConfig } from './config.js';
 export { lrAt, type ScheduleOptions } from './schedule.js';
 export { paramGroups, type ParamGrouping } from './param-groups.js';
 export { applyModalityDropout, dropModalities } from './modality-dropout.js';

@@ -5,7 +5,7 @@
  * scope, and AdamW updates the float32 parameters. Meant for CUDA. libtorch's CPU autocast exists
  * (the unit tests use it on a plain MLP), but in libtorch 1.13 it does not cast LayerNorm inputs, so
  * a transformer fails there ("expected scalar type BFloat16 but found Float"): the run config
- * therefore allows train.bf16 only with a CUDA device.
+ * therefore allows train.precision 'bfloat16' only with a CUDA device.
  *
  * @example
  *   const device = autocastDevice('bfloat16', params); // 'cuda' | 'cpu' | null

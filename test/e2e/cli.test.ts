@@ -63,7 +63,7 @@ test('CLI end to end: synth, data check, train, eval, report; report numbers equ
 
 test('CLI: --help exits 0; unknown config keys and bad options fail with precise messages', async () => {
   assert.equal(await main(['--help']), 0);
-  await assert.rejects(main(['train', '--config', smoke, '--set', 'train.stepz=3']), /unknown config key 'train.stepz'; valid keys of 'train': steps/);
+  await assert.rejects(main(['train', '--config', smoke, '--set', 'train.stepz=3']), /--set train\.stepz=3: unknown key 'train\.stepz'; valid keys of 'train': steps/);
   await assert.rejects(main(['train', '--config', join(tmpdir(), 'nope.json')]), /cannot read run config/);
   await assert.rejects(main(['eval', '--checkpoint', tmpdir()]), /not a checkpoint/);
   await assert.rejects(main(['train', '--config', smoke, '--set', 'data.tabularFields=["patient_age","hba1c"]']),

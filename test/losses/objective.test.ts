@@ -58,11 +58,12 @@ test('forwardOptions switches off MAE / MLM branches whose weight is 0', () => {
 });
 
 test('config validation names the key and the valid ones', () => {
-  assert.throws(() => resolveObjectiveConfig({ weight: {} }), /unknown key 'weight' \(valid: weights, labelSmoothing, icdrClassWeights, sdrgClassWeights\)/);
-  assert.throws(() => resolveObjectiveConfig({ weights: { itc: 1 } }), /weights: unknown key 'itc' \(valid: imageText, imageTabular/);
-  assert.throws(() => resolveObjectiveConfig({ weights: { mae: -1 } }), /weights\.mae: expected a finite number >= 0, got -1/);
-  assert.throws(() => resolveObjectiveConfig({ labelSmoothing: 1 }), /labelSmoothing: expected a number in \[0, 1\), got 1/);
-  assert.throws(() => resolveObjectiveConfig({ icdrClassWeights: [1, 2] }), /icdrClassWeights: expected null or 5/);
+  assert.throws(() => resolveObjectiveConfig({ weight: {} }), /objective config: unknown key 'weight'; valid keys: weights, labelSmoothing, icdrClassWeights, sdrgClassWeights/);
+  assert.throws(() => resolveObjectiveConfig({ weights: { itc: 1 } }), /unknown key 'weights\.itc'; valid keys of 'weights': imageText, imageTabular/);
+  assert.throws(() => resolveObjectiveConfig({ weights: { mae: -1 } }), /'weights\.mae' must be a number >= 0, got -1/);
+  assert.throws(() => resolveObjectiveConfig({ labelSmoothing: 1 }), /'labelSmoothing' must be a number in \[0, 1\), got 1/);
+  assert.throws(() => resolveObjectiveConfig({ icdrClassWeights: [1, 2] }), /'icdrClassWeights' must be a list of 5 numbers >= 0, got \[1,2\]/);
+  assert.throws(() => resolveObjectiveConfig({ icdrClassWeights: [1, 1, 1, 1, -1] }), /'icdrClassWeights\[4\]' must be a number >= 0, got -1/);
   const c = resolveObjectiveConfig({ weights: { mlm: 0.5 }, icdrClassWeights: [1, 1, 1, 1, 1] });
   assert.equal(c.weights.mlm, 0.5);
   assert.equal(c.weights.imageText, 1);

@@ -20,17 +20,21 @@ describe('model config', () => {
     assert.throws(() => resolveConfig({ imgae: {} }, 'a.json'),
       /a\.json: unknown key 'imgae'; valid keys: name, architecture, embedDim, logitScaleInit, image, text, tabular, fusion, mae/);
     assert.throws(() => resolveConfig({ text: { hidden: 3 } }, 'b.json'),
-      /b\.json: text: unknown key 'hidden'; valid keys: vocabSize, width, layers, heads, mlpDim, maxPositions, typeVocabSize, layerNormEps, dropout, attnDropout/);
+      /b\.json: unknown key 'text\.hidden'; valid keys of 'text': vocabSize, width, layers, heads, mlpDim, maxPositions, typeVocabSize, layerNormEps, dropout, attnDropout/);
   });
 
   it('rejects bad values with the field, the value and what was expected', () => {
-    assert.throws(() => resolveConfig({ image: { width: 0 } }, 'c'), /c: image\.width is 0; expected an integer >= 1/);
-    assert.throws(() => resolveConfig({ fusion: { dropout: 1 } }, 'c'), /c: fusion\.dropout is 1; expected a probability in \[0, 1\)/);
-    assert.throws(() => resolveConfig({ architecture: 'bert' }, 'c'), /c: architecture is "bert"; expected 'kemt' or 'clip'/);
+    assert.throws(() => resolveConfig({ image: { width: 0 } }, 'c'), /c: 'image\.width' must be an integer >= 1, got 0/);
+    assert.throws(() => resolveConfig({ fusion: { dropout: 1 } }, 'c'), /c: 'fusion\.dropout' must be a number in \[0, 1\), got 1/);
+    assert.throws(() => resolveConfig({ architecture: 'bert' }, 'c'), /c: 'architecture' must be 'kemt' or 'clip', got "bert"/);
+    assert.throws(() => resolveConfig({ image: { stem: 'pixel' } }, 'c'), /c: 'image\.stem' must be 'patch' or 'conv', got "pixel"/);
+    assert.throws(() => resolveConfig({ text: { vocabSize: 0 } }, 'c'), /c: 'text\.vocabSize' must be an integer >= 1, or null \(from the tokenizer\), got 0/);
+    assert.throws(() => resolveConfig({ image: [] }, 'c'), /c: 'image' must be an object \{imageSize, patchSize, stem,/);
     assert.throws(() => resolveConfig({ image: { width: 100, heads: 12 } }, 'c'), /image\.width 100 is not divisible by image\.heads 12/);
     assert.throws(() => resolveConfig({ image: { imageSize: 100 } }, 'c'), /image\.imageSize 100 is not a multiple of image\.patchSize 16/);
-    assert.throws(() => resolveConfig({ image: { mean: [0.5, 0.5] } }, 'c'), /image\.mean is \[0\.5,0\.5\]; expected an array of 3 numbers/);
-    assert.throws(() => resolveConfig([], 'c'), /c: a model config must be a JSON object/);
+    assert.throws(() => resolveConfig({ image: { mean: [0.5, 0.5] } }, 'c'), /'image\.mean' must be a list of 3 numbers, got \[0\.5,0\.5\]/);
+    assert.throws(() => resolveConfig({ image: { stem: 'conv', patchSize: 12, imageSize: 96 } }, 'c'), /image\.patchSize 12 must be a power of 2 with image\.stem 'conv'/);
+    assert.throws(() => resolveConfig([], 'c'), /c: a model config must be a JSON object, got \[\]/);
   });
 
   it('ships tiny, small and paper presets, all valid', () => {
@@ -47,7 +51,7 @@ describe('model config', () => {
     const p = loadPreset('paper');
     assert.deepEqual(
       { ...p.image, mean: undefined, std: undefined },
-      { imageSize: 224, patchSize: 16, channels: 3, width: 768, layers: 12, heads: 12, mlpDim: 3072, layerNormEps: 1e-12, dropout: 0, attnDropout: 0, mean: undefined, std: undefined },
+      { imageSize: 224, patchSize: 16, stem: 'patch', channels: 3, width: 768, layers: 12, heads: 12, mlpDim: 3072, layerNormEps: 1e-12, dropout: 0, attnDropout: 0, mean: undefined, std: undefined },
     );
     assert.deepEqual(p.text, {
       vocabSize: 28996, width: 768, layers: 12, heads: 12, mlpDim: 3072, maxPositions: 512, typeVocabSize: 2,

@@ -117,6 +117,23 @@ test('a checkpoint written before the run record had a version (extras without f
     const older = loadRun(root);
     assert.equal(older.pre.image.cropThreshold, info.preprocessing.image.cropThreshold);
     assert.equal(older.datasetPath, '');
+    // Run-config keys since renamed (train.clipNorm, train.bf16) and fields added since (train.checkpointEvery,
+    // image.stem) in a checkpoint: read as the new names, the new fields at their defaults.
+    editExtras(root, (x) => {
+      const t = x['runConfig'].train;
+      t.clipNorm = 0.5;
+      t.bf16 = false;
+      delete t.clipGradNorm;
+      delete t.precision;
+      delete t.checkpointEvery;
+      delete x['modelConfig'].image.stem;
+    });
+    const renamed = loadRun(root);
+    assert.equal(renamed.runConfig.train.clipGradNorm, 0.5);
+    assert.equal(renamed.runConfig.train.precision, 'float32');
+    assert.equal(renamed.runConfig.train.checkpointEvery, null);
+    assert.equal(renamed.modelConfig.image.stem, 'patch');
+    assert.deepEqual(imageEmbedding(renamed.model), imageEmbedding(model));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -129,8 +146,8 @@ test('a missing or wrong field is an error naming the file and the field', () =>
     const cases: [string, (x: Record<string, any>) => void, RegExp][] = [
       ['no run record', (x) => { for (const k of Object.keys(x)) delete x[k]; }, /extras\.runConfig is missing; expected an object: not a checkpoint written by `retalign train`/],
       ['unknown version', (x) => { x['format'] = 'retalign-run/9'; }, /extras\.format is "retalign-run\/9"; expected 'retalign-run\/2' \(or none: version 1\)/],
-      ['run config', (x) => { x['runConfig'].train.steps = 'many'; }, /extras\.runConfig: 'train\.steps' must be a number, got "many"/],
-      ['model config', (x) => { x['modelConfig'].image.width = -3; }, /extras\.modelConfig: image\.width is -3; expected an integer >= 1/],
+      ['run config', (x) => { x['runConfig'].train.steps = 'many'; }, /extras\.runConfig: 'train\.steps' must be an integer >= 1, got "many"/],
+      ['model config', (x) => { x['modelConfig'].image.width = -3; }, /extras\.modelConfig: 'image\.width' must be an integer >= 1, got -3/],
       ['model config key', (x) => { x['modelConfig'].colour = 'blue'; }, /extras\.modelConfig: unknown key 'colour'/],
       ['tokenizer', (x) => { delete x['preprocessing'].tokenizer; }, /extras\.preprocessing\.tokenizer is missing/],
       ['tokenizer vocab', (x) => { x['preprocessing'].tokenizer.vocab = 7; }, /extras\.preprocessing\.tokenizer: Tokenizer\.fromJSON: vocab must be an array of strings/],
