@@ -2,6 +2,7 @@
  * The one record type every reader yields (BRSET folder, DeepEyeNet JSON, generic manifest,
  * synthetic twin). Tensor-free: plain values only.
  */
+import { REFERABLE_FROM_GRADE } from './grades.js';
 
 /** Which eye an image shows. BRSET codes exam_eye 1 = right, 2 = left. */
 export type Eye = 'right' | 'left' | 'unknown';
@@ -43,5 +44,5 @@ export interface ExamRecord {
 
 /** Referable DR: ICDR >= 2 (paper.md / brset.md). */
 export function isReferable(l: Labels): boolean | null {
-  return l.icdr === null ? null : l.icdr >= 2;
+  return l.icdr === null ? null : l.icdr >= REFERABLE_FROM_GRADE;
 }

@@ -7,6 +7,7 @@
  */
 import { cpus, platform, arch } from 'node:os';
 import { Rng } from '../data/rng.js';
+import { NUM_GRADES, UNKNOWN_GRADE } from '../data/grades.js';
 import { bootstrapCI, type BootstrapCI } from './metrics/bootstrap.js';
 import { calibrationFromProbs, fitTemperature, softmaxRows } from './metrics/calibration.js';
 import {
@@ -22,7 +23,7 @@ import {
   type RawPredictions, type ReferableBlock, type RetrievalBlock, type RetrievalPair, type StoredCI, type ValidationLogits,
 } from './result.js';
 
-const K = 5; // ICDR and SDRG are both 0..4
+const K = NUM_GRADES; // ICDR and SDRG are both 0..4
 
 /** Options of {@link evaluate}. */
 export interface EvaluateOptions {
@@ -358,7 +359,7 @@ function embeddingMap(p: RawPredictions, max: number, seed: number): Embedding2D
 /**
  * Checks lengths and value ranges of one RawPredictions; errors name the field and the expectation.
  *
- * @example checkPredictions(preds, 'main') // throws "evaluate: main.icdr[3]=7 (image img3), expected a grade in 0..4 or -1 (unknown)"
+ * @example checkPredictions(preds, 'main') // throws "evaluate: main.icdr[3]=7 (image img3), expected a grade in 0..4 or -100 (UNKNOWN_GRADE)"
  */
 export function checkPredictions(p: RawPredictions, where: string): void {
   const n = p.imageIds.length;
@@ -378,6 +379,10 @@ export function checkPredictions(p: RawPredictions, where: string): void {
     const t = p[k];
     if (!t) continue;
     len(k, t.length, n);
-    t.forEach((g, i) => { if (g < -1 || g >= K) throw new Error(`evaluate: ${where}.${k}[${i}]=${g} (image ${p.imageIds[i]}), expected a grade in 0..${K - 1} or -1 (unknown)`); });
+    t.forEach((g, i) => {
+      if (g !== UNKNOWN_GRADE && !(g >= 0 && g < K)) {
+        throw new Error(`evaluate: ${where}.${k}[${i}]=${g} (image ${p.imageIds[i]}), expected a grade in 0..${K - 1} or ${UNKNOWN_GRADE} (UNKNOWN_GRADE)`);
+      }
+    });
   }
 }

@@ -35,9 +35,9 @@ export interface RawPredictions {
    * the tabular modality). When absent, rows of tabEmb that are bitwise equal are grouped instead.
    */
   tabGroups?: Int32Array | null;
-  /** True ICDR grade per item (0..4, -1 unknown), or null when the set has no ICDR labels. */
+  /** True ICDR grade per item (0..4, or UNKNOWN_GRADE), or null when the set has no ICDR labels. */
   icdr: Int32Array | null;
-  /** True SDRG grade per item (0..4, -1 unknown), or null. */
+  /** True SDRG grade per item (0..4, or UNKNOWN_GRADE), or null. */
   sdrg: Int32Array | null;
   /** (n, dim) L2-normalized per-modality embeddings, taken before fusion. */
   imageEmb: Float32Array | null;
@@ -88,7 +88,7 @@ export interface GradingBlock {
   scale: 'ICDR' | 'SDRG';
   /** 'heads' = the model's grade heads; 'linear probe' = CLIP baseline probe on frozen embeddings. */
   source: 'heads' | 'linear probe';
-  /** Items with a known grade (unknown = -1 are left out). */
+  /** Items with a known grade (UNKNOWN_GRADE ones are left out). */
   n: number;
   report: Nullable<GradingReport>;
   ci: { accuracy: StoredCI; kappa: StoredCI; macroF1: StoredCI };

@@ -22,6 +22,7 @@ import { evaluate } from '../eval/evaluate.js';
 import { serializeEvalResult, type EvalMeta, type EvalResult, type RawPredictions } from '../eval/result.js';
 import { standardSubgroups } from '../eval/metrics/subgroups.js';
 import type { ExamRecord } from '../data/types.js';
+import { NUM_GRADES } from '../data/grades.js';
 import { detectFormat } from '../data/readers/index.js';
 import {
   loadRun, predict, prepareData, tensorScores,
@@ -54,7 +55,7 @@ interface EvalScope {
   pre: Preprocessing;
 }
 
-/** Grade probabilities from a linear probe, (n x 5) each. */
+/** Grade probabilities from a linear probe, (n x NUM_GRADES) each. */
 interface ProbeGrades {
   icdr: Float32Array;
   sdrg: Float32Array;
@@ -156,7 +157,7 @@ async function probeGrades(run: LoadedRun, scope: EvalScope, data: PreparedData,
   const trainEmb = tp.imageEmb;
   if (trainEmb === null) return undefined;
   const fit = (k: 'icdr' | 'sdrg'): Float32Array =>
-    fitLinearProbe(trainEmb, Int32Array.from(train, (t) => t[k]), tp.dim, 5, { seed: run.runConfig.eval.seed }).predictProbs(testEmb);
+    fitLinearProbe(trainEmb, Int32Array.from(train, (t) => t[k]), tp.dim, NUM_GRADES, { seed: run.runConfig.eval.seed }).predictProbs(testEmb);
   return { icdr: fit('icdr'), sdrg: fit('sdrg') };
 }
 
@@ -190,8 +191,8 @@ function rawOf(p: Predictions, items: PreparedItem[], recs: Map<string, ExamReco
     imageIds: items.map((i) => i.imageId),
     patientIds: items.map((i) => i.patientId),
     noteGroups: Int32Array.from(items, (i) => i.noteGroup),
-    icdr: items.some((i) => i.icdr >= 0) ? Int32Array.from(items, (i) => (i.icdr >= 0 ? i.icdr : -1)) : null,
-    sdrg: items.some((i) => i.sdrg >= 0) ? Int32Array.from(items, (i) => (i.sdrg >= 0 ? i.sdrg : -1)) : null,
+    icdr: items.some((i) => i.icdr >= 0) ? Int32Array.from(items, (i) => i.icdr) : null, // 0..4 or UNKNOWN_GRADE, as prepared
+    sdrg: items.some((i) => i.sdrg >= 0) ? Int32Array.from(items, (i) => i.sdrg) : null,
     imageEmb: p.imageEmb, textEmb: p.textEmb, tabEmb: p.tabEmb, dim: p.dim,
     icdrProbs: probe?.icdr ?? p.icdrProbs, sdrgProbs: probe?.sdrg ?? p.sdrgProbs,
     icdrLogits: probe ? null : p.icdrLogits, sdrgLogits: probe ? null : p.sdrgLogits,

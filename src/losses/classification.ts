@@ -1,14 +1,14 @@
 /**
- * DR grading losses (ICDR and SDRG, 5 classes each): cross-entropy with optional class weights and
- * label smoothing, ignoring unknown grades (-100). BRSET is ~93% grade 0, hence the helper for
- * inverse-frequency class weights computed from the TRAINING labels only.
+ * DR grading losses (ICDR and SDRG, NUM_GRADES classes each): cross-entropy with optional class
+ * weights and label smoothing, ignoring unknown grades (UNKNOWN_GRADE). BRSET is ~93% grade 0, hence
+ * the helper for inverse-frequency class weights computed from the TRAINING labels only.
  *
  * @example
- *   const w = inverseFrequencyWeights(trainIcdr, 5);          // mean 1 over present classes
+ *   const w = inverseFrequencyWeights(trainIcdr, NUM_GRADES); // mean 1 over present classes
  *   const loss = gradeCrossEntropy(out.icdrLogits, batch.icdr, { classWeights: w, labelSmoothing: 0.1 });
  */
 import { Tensor, crossEntropy, type Device } from '../tensor/index.js';
-import { IGNORE_INDEX } from './reconstruction.js';
+import { UNKNOWN_GRADE } from '../data/grades.js';
 
 export interface GradeLossOptions {
   /** Per-class weights (C), e.g. from inverseFrequencyWeights; null = unweighted. */
@@ -18,7 +18,7 @@ export interface GradeLossOptions {
 }
 
 /**
- * Cross-entropy of (B, C) logits against (B) int64 grades, -100 ignored. With class weights the
+ * Cross-entropy of (B, C) logits against (B) int64 grades, UNKNOWN_GRADE (-100) ignored. With class weights the
  * mean is PyTorch's weighted mean (sum w_y * l / sum w_y). Null when every grade is unknown.
  * @example gradeCrossEntropy(logits, Tensor.from([0, 2, -100], [3], 'int64')) // 0-d
  */
@@ -29,7 +29,7 @@ export function gradeCrossEntropy(logits: Tensor, labels: Tensor, o: GradeLossOp
   const c = logits.shape[1] as number;
   const smoothing = o.labelSmoothing ?? 0;
   if (!(smoothing >= 0 && smoothing < 1)) throw new Error(`gradeCrossEntropy: labelSmoothing must be in [0, 1), got ${smoothing}`);
-  if (labels.ne(IGNORE_INDEX).sum().item() === 0) return null;
+  if (labels.ne(UNKNOWN_GRADE).sum().item() === 0) return null;
   let weight: Tensor | null = null;
   if (o.classWeights != null) {
     if (o.classWeights.length !== c) {
@@ -42,7 +42,7 @@ export function gradeCrossEntropy(logits: Tensor, labels: Tensor, o: GradeLossOp
       w64.dispose();
     }
   }
-  return crossEntropy(logits, labels, { weight, ignoreIndex: IGNORE_INDEX, labelSmoothing: smoothing });
+  return crossEntropy(logits, labels, { weight, ignoreIndex: UNKNOWN_GRADE, labelSmoothing: smoothing });
 }
 
 /**

@@ -9,8 +9,8 @@
 import { linear, tidy, type Tensor } from '../tensor/index.js';
 import { checkDim, Module, normal } from '../nn/index.js';
 
-/** Grades on both scales: ICDR 0-4 and SDRG (Scottish) 0-4. */
-export const NUM_GRADES = 5;
+/** Grades on both scales: ICDR 0-4 and SDRG (Scottish) 0-4 (defined with the grade scales in data/grades.ts). */
+export { NUM_GRADES } from '../data/grades.js';
 
 /** Bias-free linear map to the shared space followed by L2 normalization (CLIP's projection). */
 export class Projection extends Module {

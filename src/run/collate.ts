@@ -6,6 +6,7 @@
  */
 import { Tensor, type Device } from '../tensor/index.js';
 import type { Batch } from '../models/types.js';
+import { UNKNOWN_GRADE } from '../data/grades.js';
 
 /** One exam, preprocessed (typed arrays only). */
 export interface PreparedItem {
@@ -19,7 +20,7 @@ export interface PreparedItem {
   attention: Int32Array | Uint8Array | null;
   /** (F) tabular features, or null when absent (e.g. DeepEyeNet). */
   tabular: Float32Array | null;
-  /** 0..4, or -100 when unknown. */
+  /** 0..4, or UNKNOWN_GRADE. */
   icdr: number;
   sdrg: number;
   /** Items with equal noteGroup have identical note text. */
@@ -106,7 +107,7 @@ export function collate(items: readonly PreparedItem[], o: CollateOptions): Batc
     tabular = Tensor.from(buf, [B, F]); // (B, F)
   }
   const grades = (k: 'icdr' | 'sdrg'): Tensor | null =>
-    items.some((it) => it[k] >= 0) ? Tensor.from(BigInt64Array.from(items, (it) => BigInt(it[k] >= 0 ? it[k] : -100)), [B]) : null;
+    items.some((it) => it[k] >= 0) ? Tensor.from(BigInt64Array.from(items, (it) => BigInt(it[k] >= 0 ? it[k] : UNKNOWN_GRADE)), [B]) : null;
   const present = new Uint8Array(B * 3);
   for (let i = 0; i < B; i++) {
     present[i * 3] = useImage ? 1 : 0;

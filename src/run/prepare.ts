@@ -15,6 +15,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { ExamRecord } from '../data/types.js';
+import { UNKNOWN_GRADE } from '../data/grades.js';
+import { loadPreset } from '../models/presets.js';
 import { readDataset, type DatasetRead } from '../data/readers/index.js';
 import { loadOrMakeSplit, type SplitFile } from '../data/split.js';
 import { buildNoteWithTemplates, resolveNoteOptions, type NoteTruth } from '../data/notes/index.js';
@@ -23,7 +25,7 @@ import { buildVocab } from '../data/tokenizer/builder.js';
 import { TabularFeaturizer, tabularFieldSpecs } from '../data/tabular.js';
 import { imageBackend } from '../data/images/fastpath.js';
 import { ImageLoader } from '../data/images/loader.js';
-import { resolveImageConfig } from '../data/images/config.js';
+import { resolveImageConfig, type ImageConfig } from '../data/images/config.js';
 import { synthesize } from '../data/synth/index.js';
 import type { PreparedItem } from './collate.js';
 import type { RunConfig } from './config.js';
@@ -59,6 +61,15 @@ export interface PrepareOptions {
   imageSplits?: SplitName[];
   /** Treat every record as test (a foreign evaluation set, e.g. zero-shot). */
   allTest?: boolean;
+}
+
+/**
+ * The image settings a run trains with: the run's image side and the model preset's normalization
+ * (image.mean/std travel with the weights; the checkpoint's preprocessing stores them for eval and serve).
+ */
+function trainingImageConfig(cfg: RunConfig): ImageConfig {
+  const { mean, std } = loadPreset(cfg.model.preset).image;
+  return resolveImageConfig({ size: cfg.data.imageSize, mean, std }, 'image config');
 }
 
 /** Max bytes of preloaded image tensors before we refuse (a hint to lower data.imageSize). */
@@ -157,7 +168,7 @@ export async function prepareData(cfg: RunConfig, runRoot: string, o: PrepareOpt
   }
   const tabularDim = featurizer?.dim ?? 0;
 
-  const image = o.pre?.image ?? resolveImageConfig({ size: cfg.data.imageSize, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }, 'image config');
+  const image = o.pre?.image ?? trainingImageConfig(cfg);
   const pre: Preprocessing = { tokenizer: tokenizer.toJSON(), tabular: featurizer?.toJSON() ?? null, image, maxTokens, notes: noteOpts };
 
   // Images: decoded once (worker threads), un-augmented; flips happen in collate.
@@ -203,7 +214,7 @@ export async function prepareData(cfg: RunConfig, runRoot: string, o: PrepareOpt
     items.set(r.imageId, {
       imageId: r.imageId, patientId: r.patientId, image: px, tokenIds: t.ids, attention: t.mask,
       tabular: featurizer && read.format !== 'deepeyenet' ? featurizer.transform(r) : null,
-      icdr: r.labels.icdr ?? -100, sdrg: r.labels.sdrg ?? -100, noteGroup: groupOf.get(text) as number,
+      icdr: r.labels.icdr ?? UNKNOWN_GRADE, sdrg: r.labels.sdrg ?? UNKNOWN_GRADE, noteGroup: groupOf.get(text) as number,
     });
   }
   for (const k of ['train', 'val', 'test'] as const) ids[k] = ids[k].filter((id) => items.has(id));

@@ -13,6 +13,7 @@ import { dirname, join, relative, resolve, isAbsolute, sep } from 'node:path';
 import { EmbeddingIndex, META_FILE, validateId, type NewItem } from '../index/index.js';
 import { loadRun, predict, prepareData, type LoadedRun, type PreparedData, type PreparedItem } from '../run/index.js';
 import { fitTemperature } from '../eval/metrics/calibration.js';
+import { NUM_GRADES } from '../data/grades.js';
 import { COLLAPSED_COSINE, writeSidecar, SIDECAR_FORMAT, type IndexSidecar, type TemperatureInfo } from './sidecar.js';
 
 export interface BuildIndexOptions {
@@ -69,9 +70,10 @@ async function calibrate(run: LoadedRun, inDomain: PreparedData | null, co: { im
     if (logits === null) return null;
     const rows = val.map((it, i) => [it[k], i] as const).filter(([y]) => y >= 0);
     if (rows.length === 0) return null;
-    const l = new Float32Array(rows.length * 5);
-    rows.forEach(([, i], j) => l.set(logits.subarray(i * 5, i * 5 + 5), j * 5));
-    const f = fitTemperature(l, rows.map(([y]) => y), 5);
+    const K = NUM_GRADES;
+    const l = new Float32Array(rows.length * K); // (n, K) logits of the graded exams
+    rows.forEach(([, i], j) => l.set(logits.subarray(i * K, i * K + K), j * K));
+    const f = fitTemperature(l, rows.map(([y]) => y), K);
     return { temperature: f.temperature, nllBefore: f.nllBefore, nllAfter: f.nllAfter, n: rows.length };
   };
   const icdr = fit('icdr', p.icdrLogits);

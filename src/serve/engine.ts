@@ -20,7 +20,9 @@ import { TabularFeaturizer } from '../data/tabular.js';
 import { cropFundus } from '../data/images/preprocess.js';
 import { toChw } from '../data/images/augment.js';
 import type { ExamRecord, FieldValue } from '../data/types.js';
+import { NUM_GRADES, UNKNOWN_GRADE } from '../data/grades.js';
 import { softmaxRows } from '../eval/metrics/calibration.js';
+import { referableProbability } from '../eval/metrics/referable.js';
 import { collate, disposeBatch, loadRun, type PreparedItem, type Preprocessing } from '../run/index.js';
 import type { IndexSidecar } from './sidecar.js';
 
@@ -69,7 +71,7 @@ export interface GradeInput {
 
 /** One scale's answer. Probabilities are calibrated (softmax(logits / T)). */
 export interface ScaleGrade {
-  /** P(grade = 0..4), 5 values summing to 1. */
+  /** P(grade = 0..4), NUM_GRADES values summing to 1. */
   probabilities: number[];
   /** The most probable grade. */
   grade: number;
@@ -179,7 +181,7 @@ export class ServeEngine {
     const tab = fields === undefined ? null : this.tabular(fields);
     const item: PreparedItem = {
       imageId: 'request', patientId: 'request', image: input.image.chw, tokenIds: t?.ids ?? null, attention: t?.mask ?? null,
-      tabular: tab, icdr: -100, sdrg: -100, noteGroup: 0,
+      tabular: tab, icdr: UNKNOWN_GRADE, sdrg: UNKNOWN_GRADE, noteGroup: 0,
     };
     const model = this.served.model;
     const batch = collate([item], { imageSize: S, maxTokens: this.served.pre.maxTokens, tabularDim: this.featurizer?.dim ?? 0 });
@@ -199,14 +201,14 @@ export class ServeEngine {
       disposeBatch(batch);
     }
     const scale = (logits: Float32Array, T: number): ScaleGrade => {
-      const p = Array.from(softmaxRows(logits, 5, T));
+      const p = Array.from(softmaxRows(logits, NUM_GRADES, T));
       let grade = 0;
-      for (let k = 1; k < 5; k++) if ((p[k] as number) > (p[grade] as number)) grade = k;
+      for (let k = 1; k < NUM_GRADES; k++) if ((p[k] as number) > (p[grade] as number)) grade = k;
       return { probabilities: p, grade, confidence: p[grade] as number };
     };
     const icdr = scale(raw.icdr, this.temperatures.icdr);
     const sdrg = scale(raw.sdrg, this.temperatures.sdrg);
-    const pRef = icdr.probabilities.slice(2).reduce((a, b) => a + b, 0);
+    const pRef = referableProbability(icdr.probabilities, NUM_GRADES)[0] as number; // P(ICDR >= 2)
     return {
       icdr, sdrg,
       referable: { probability: pRef, flag: pRef >= 0.5 },

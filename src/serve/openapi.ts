@@ -10,11 +10,12 @@
  *   app.addHook('onRoute', (r) => routes.push(r));   // then: openApiDocument(routes, info)
  */
 import type { RouteOptions } from 'fastify';
+import { NUM_GRADES } from '../data/grades.js';
 
 type Schema = Record<string, unknown>;
 
 const nullable = (s: Schema): Schema => ({ ...s, type: [s['type'] as string, 'null'] });
-const grade = { type: 'integer', minimum: 0, maximum: 4 } as const;
+const grade = { type: 'integer', minimum: 0, maximum: NUM_GRADES - 1 } as const;
 
 export const ErrorSchema: Schema = {
   type: 'object',
@@ -71,7 +72,7 @@ const ScaleSchema: Schema = {
   type: 'object',
   required: ['probabilities', 'grade', 'confidence'],
   properties: {
-    probabilities: { type: 'array', items: { type: 'number' }, minItems: 5, maxItems: 5, description: 'Calibrated P(grade = 0..4).' },
+    probabilities: { type: 'array', items: { type: 'number' }, minItems: NUM_GRADES, maxItems: NUM_GRADES, description: 'Calibrated P(grade = 0..4).' },
     grade: { ...grade, description: 'The most probable grade.' },
     confidence: { type: 'number', description: "Calibrated probability of that grade (softmax(logits / T), T fitted on the run's validation split)." },
   },

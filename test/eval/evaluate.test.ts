@@ -4,6 +4,7 @@ import { evaluate, type EvaluateOptions } from '../../src/eval/evaluate.js';
 import { EVAL_RESULT_VERSION, parseEvalResult, serializeEvalResult, type EvalMeta, type RawPredictions } from '../../src/eval/result.js';
 import { fitTemperature, softmaxRows, calibrationFromProbs } from '../../src/eval/metrics/calibration.js';
 import { Rng } from '../../src/data/rng.js';
+import { UNKNOWN_GRADE } from '../../src/data/grades.js';
 
 const META: EvalMeta = { model: 'retalign', kind: 'kemt', protocol: 'honest', dataset: 'synth', split: 'test', checkpoint: 'runs/a/best', config: 'honest', seed: 1, wallTimeS: 12.5 };
 const OPTS: EvaluateOptions = { bootstrap: 50, seed: 3, ks: [1, 5, 10], subgroupMinSize: 2, embedSample: 0 };
@@ -84,7 +85,7 @@ test('duplicate notes: hand-computed strict vs duplicate-aware ranks (dup-aware 
 test('constant "no DR" predictor: kappa 0, accuracy = majority baseline, AUC 0.5; unknown SDRG left out; subgroup gap', () => {
   const p = base(10, 4);
   p.icdr = Int32Array.from([0, 0, 0, 0, 0, 0, 1, 2, 3, 4]);
-  p.sdrg = Int32Array.from([-1, 0, 0, 0, 0, 0, 1, 2, 3, 4]);
+  p.sdrg = Int32Array.from([UNKNOWN_GRADE, 0, 0, 0, 0, 0, 1, 2, 3, 4]);
   p.icdrProbs = Float32Array.from({ length: 50 }, (_, j) => (j % 5 === 0 ? 0.9 : 0.025));
   p.sdrgProbs = p.icdrProbs;
   p.subgroups = p.subgroups.map((s, i) => ({ ...s, sex: i < 5 ? 'female' : 'male' }));
@@ -181,7 +182,8 @@ test('zero-shot: tabular absent, no labels -> image<->text retrieval only', () =
 
 test('bad predictions are rejected with the field and the expectation', () => {
   const p = noisy(10, 6, 17);
-  assert.throws(() => evaluate({ main: { ...p, icdr: Int32Array.from(p.icdr!, (g, i) => (i === 3 ? 7 : g)) } }, META, OPTS), /main\.icdr\[3\]=7 \(image img3\), expected a grade in 0\.\.4 or -1/);
+  assert.throws(() => evaluate({ main: { ...p, icdr: Int32Array.from(p.icdr!, (g, i) => (i === 3 ? 7 : g)) } }, META, OPTS), /main\.icdr\[3\]=7 \(image img3\), expected a grade in 0\.\.4 or -100 \(UNKNOWN_GRADE\)/);
+  assert.throws(() => evaluate({ main: { ...p, icdr: Int32Array.from(p.icdr!, (g, i) => (i === 2 ? -1 : g)) } }, META, OPTS), /main\.icdr\[2\]=-1 .*or -100 \(UNKNOWN_GRADE\)/);
   assert.throws(() => evaluate({ main: { ...p, textEmb: new Float32Array(59) } }, META, OPTS), /main\.textEmb has length 59, expected 60/);
   assert.throws(() => evaluate({ main: { ...p, patientIds: ['a'] } }, META, OPTS), /main\.patientIds has length 1, expected 10/);
   assert.throws(() => evaluate({ main: p }, META, { ...OPTS, bootstrap: 0 }), /bootstrap=0, expected a positive integer/);

@@ -5,6 +5,7 @@
  * knowledge it was built from; validated on load.
  */
 import { readJsonAsset } from '../assets.js';
+import { NUM_GRADES } from '../grades.js';
 
 export interface IcdrEntry { grade: number; name: string; definition: string; referral: string }
 export interface SdrgEntry { grade: number; code: string; name: string; definition: string }
@@ -50,7 +51,7 @@ export function validateKnowledgeBase(raw: unknown, file: string): KnowledgeBase
   const version = str(root['version'], 'version');
   const grades = (key: 'icdr' | 'sdrg'): Record<string, unknown>[] => {
     const arr = root[key];
-    if (!Array.isArray(arr) || arr.length !== 5) fail(key, 'an array of 5 grade entries (0..4)');
+    if (!Array.isArray(arr) || arr.length !== NUM_GRADES) fail(key, `an array of ${NUM_GRADES} grade entries (0..${NUM_GRADES - 1})`);
     return (arr as unknown[]).map((e, i) => {
       const o = obj(e, `${key}[${i}]`);
       if (o['grade'] !== i) fail(`${key}[${i}].grade`, `${i}`);

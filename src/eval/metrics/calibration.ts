@@ -3,6 +3,7 @@
  * reliability-diagram bins, and temperature scaling fitted by minimizing validation NLL
  * (Guo et al. 2017, "On Calibration of Modern Neural Networks").
  */
+import { NUM_GRADES } from '../../data/grades.js';
 
 /** One reliability-diagram bin over confidences in (lo, hi] (the first bin also holds 0). */
 export interface ReliabilityBin {
@@ -65,7 +66,7 @@ export function expectedCalibrationError(
  *
  * @example calibrationFromProbs(probs, truth, 5).ece
  */
-export function calibrationFromProbs(probs: ArrayLike<number>, truth: ArrayLike<number>, numClasses = 5, nBins = 15): CalibrationReport {
+export function calibrationFromProbs(probs: ArrayLike<number>, truth: ArrayLike<number>, numClasses = NUM_GRADES, nBins = 15): CalibrationReport {
   const n = truth.length;
   if (probs.length !== n * numClasses) throw new Error(`calibrationFromProbs: ${probs.length} probabilities, expected n*K = ${n}*${numClasses}`);
   const conf = new Float64Array(n);

@@ -5,6 +5,7 @@
  *
  * Inputs are integer class indices in [0, K). Confusion matrices are indexed [truth][prediction].
  */
+import { NUM_GRADES } from '../../data/grades.js';
 
 /** Confusion matrix (K, K), rows = truth, columns = prediction. */
 export type Confusion = number[][];
@@ -37,7 +38,7 @@ export interface GradingReport {
  * @example
  *   confusionMatrix([0, 1, 1], [0, 1, 0], 2) // -> [[1, 0], [1, 1]]
  */
-export function confusionMatrix(truth: ArrayLike<number>, pred: ArrayLike<number>, numClasses = 5): Confusion {
+export function confusionMatrix(truth: ArrayLike<number>, pred: ArrayLike<number>, numClasses = NUM_GRADES): Confusion {
   checkLabels(truth, pred, numClasses);
   const m: Confusion = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
   for (let i = 0; i < truth.length; i++) (m[truth[i] as number] as number[])[pred[i] as number]! += 1;
@@ -87,7 +88,7 @@ export function macroF1FromConfusion(m: Confusion): number {
 }
 
 /** Macro-F1 from labels; see {@link macroF1FromConfusion} for the absent-class rule. */
-export function macroF1(truth: ArrayLike<number>, pred: ArrayLike<number>, numClasses = 5): number {
+export function macroF1(truth: ArrayLike<number>, pred: ArrayLike<number>, numClasses = NUM_GRADES): number {
   return macroF1FromConfusion(confusionMatrix(truth, pred, numClasses));
 }
 
@@ -119,7 +120,7 @@ export function quadraticWeightedKappaFromConfusion(m: Confusion): number {
 }
 
 /** Quadratic-weighted kappa from labels. */
-export function quadraticWeightedKappa(truth: ArrayLike<number>, pred: ArrayLike<number>, numClasses = 5): number {
+export function quadraticWeightedKappa(truth: ArrayLike<number>, pred: ArrayLike<number>, numClasses = NUM_GRADES): number {
   return quadraticWeightedKappaFromConfusion(confusionMatrix(truth, pred, numClasses));
 }
 
@@ -137,7 +138,7 @@ export function perClassRecallFromConfusion(m: Confusion): (number | null)[] {
  *
  * @example majorityBaseline([0, 0, 0, 1], 5) // -> { majorityClass: 0, accuracy: 0.75, kappa: 0, macroF1: 0.4286 }
  */
-export function majorityBaseline(truth: ArrayLike<number>, numClasses = 5, majorityClass?: number): MajorityBaseline {
+export function majorityBaseline(truth: ArrayLike<number>, numClasses = NUM_GRADES, majorityClass?: number): MajorityBaseline {
   let cls = majorityClass;
   if (cls === undefined) {
     const counts = new Array<number>(numClasses).fill(0);
@@ -165,7 +166,7 @@ export function majorityBaseline(truth: ArrayLike<number>, numClasses = 5, major
 export function gradingMetrics(
   truth: ArrayLike<number>,
   pred: ArrayLike<number>,
-  numClasses = 5,
+  numClasses = NUM_GRADES,
   opts: { majorityClass?: number } = {},
 ): GradingReport {
   const m = confusionMatrix(truth, pred, numClasses);

@@ -3,6 +3,7 @@
  * P(referable) = P(grade 2) + P(grade 3) + P(grade 4). Sensitivity/specificity at a threshold,
  * ROC AUC (Mann-Whitney, ties count 1/2) and ROC curve points.
  */
+import { NUM_GRADES, REFERABLE_FROM_GRADE } from '../../data/grades.js';
 
 /** One ROC point: at `threshold`, everything with score >= threshold is called positive. */
 export interface RocPoint {
@@ -36,7 +37,7 @@ export interface ReferableReport extends BinaryAtThreshold {
  *
  * @example referableProbability(new Float32Array([0.5, 0.2, 0.2, 0.05, 0.05]), 5) // -> [0.3]
  */
-export function referableProbability(probs: ArrayLike<number>, numClasses = 5, fromGrade = 2): Float64Array {
+export function referableProbability(probs: ArrayLike<number>, numClasses = NUM_GRADES, fromGrade = REFERABLE_FROM_GRADE): Float64Array {
   if (probs.length % numClasses !== 0) throw new Error(`referableProbability: ${probs.length} values is not a multiple of numClasses=${numClasses}`);
   const n = probs.length / numClasses;
   const out = new Float64Array(n);
