@@ -137,7 +137,7 @@ function itemsOf(data: PreparedData, ids: readonly string[]): PreparedItem[] {
 /** Collate options for this data; moves the model to the run's device when it is available. */
 function predictOptions(run: LoadedRun, data: PreparedData): CollateOptions {
   const train = run.runConfig.train;
-  const device = (train.device.startsWith('cuda') && cudaIsAvailable() ? train.device : 'cpu') as Device;
+  const device: Device = train.device.startsWith('cuda') && cudaIsAvailable() ? train.device : 'cpu';
   if (device !== 'cpu') run.model.to(device);
   return { imageSize: run.modelConfig.image.imageSize, maxTokens: run.pre.maxTokens, tabularDim: data.featurizer?.dim ?? 0, device };
 }

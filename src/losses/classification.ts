@@ -7,7 +7,7 @@
  *   const w = inverseFrequencyWeights(trainIcdr, NUM_GRADES); // mean 1 over present classes
  *   const loss = gradeCrossEntropy(out.icdrLogits, batch.icdr, { classWeights: w, labelSmoothing: 0.1 });
  */
-import { Tensor, crossEntropy, type Device } from '../tensor/index.js';
+import { Tensor, crossEntropy } from '../tensor/index.js';
 import { UNKNOWN_GRADE } from '../data/grades.js';
 
 export interface GradeLossOptions {
@@ -26,7 +26,7 @@ export function gradeCrossEntropy(logits: Tensor, labels: Tensor, o: GradeLossOp
   if (logits.ndim !== 2 || labels.ndim !== 1 || logits.shape[0] !== labels.shape[0]) {
     throw new Error(`gradeCrossEntropy: logits [${logits.shape.join(', ')}] must be (B, C) over labels [${labels.shape.join(', ')}] (B)`);
   }
-  const c = logits.shape[1] as number;
+  const c = logits.size(1);
   const smoothing = o.labelSmoothing ?? 0;
   if (!(smoothing >= 0 && smoothing < 1)) throw new Error(`gradeCrossEntropy: labelSmoothing must be in [0, 1), got ${smoothing}`);
   if (labels.ne(UNKNOWN_GRADE).sum().item() === 0) return null;
@@ -38,7 +38,7 @@ export function gradeCrossEntropy(logits: Tensor, labels: Tensor, o: GradeLossOp
     const w64 = Tensor.from(Float64Array.from(o.classWeights), [c], 'float64'); // (C)
     if (logits.dtype === 'float64' && logits.device === 'cpu') weight = w64;
     else {
-      weight = w64.to(logits.device as Device, logits.dtype);
+      weight = w64.to(logits.device, logits.dtype);
       w64.dispose();
     }
   }

@@ -72,7 +72,7 @@ export function infoNce(a: Tensor, b: Tensor, logitScale: Tensor, noteGroup: Int
   if (noteGroup !== null && noteGroup.length !== n) {
     throw new Error(`infoNce: noteGroup has ${noteGroup.length} entries for a batch of ${n}`);
   }
-  const device = a.device as Device;
+  const device = a.device;
   const scale = logitScale.exp().clamp(undefined, LOGIT_SCALE_MAX); // 0-d
   let logits = a.matmul(b.transpose(0, 1)).mul(scale); // (B, B): row i = a_i against every b_j
   const mask = noteGroup === null ? null : sameNoteMask(noteGroup, device);

@@ -11,7 +11,7 @@
  *   const f = new FusionTransformer(cfg.fusion, [32, 32, 32]);
  *   const { pooled } = f.forward([imgCls, null, tabTok], present); // present (B, 3) bool -> pooled (B, 32)
  */
-import { stack, Tensor, tidy, type Device } from '../tensor/index.js';
+import { stack, Tensor, tidy } from '../tensor/index.js';
 import { LayerNorm, Linear, Module, normal, PreNormBlock } from '../nn/index.js';
 import type { FusionConfig } from './config.js';
 import { MODALITIES } from './types.js';
@@ -56,7 +56,7 @@ export class FusionTransformer extends Module {
     if (s.length !== 2 || s[1] !== MODALITIES.length) throw new Error(`FusionTransformer: present has shape [${s.join(', ')}]; expected (B, 3)`);
     const B = s[0] as number;
     return tidy(() => {
-      const device = this.typeEmb.device as Device;
+      const device = this.typeEmb.device;
       const dtype = this.typeEmb.dtype;
       const projs = [this.imageIn, this.textIn, this.tabularIn];
       const projected = tokens.map((t, i) => {

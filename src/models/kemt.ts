@@ -14,7 +14,7 @@
  *   const out = tidy(() => model.forward(batch, { training: true, maeMaskRatio: 0.75, mlmProb: 0.15 }));
  *   const { icdr, sdrg } = model.grade({ ...batch, tokenIds: null, tabular: null }); // image only, (B, 5) probs
  */
-import { Tensor, tidy, where, type Device } from '../tensor/index.js';
+import { Tensor, tidy, where } from '../tensor/index.js';
 import { Linear } from '../nn/index.js';
 import { numPatches, type ModelConfig } from './config.js';
 import { FusionTransformer } from './fusion.js';
@@ -122,8 +122,8 @@ export class Kemt extends ImageTextTowers {
 
   /** Masked-patch reconstruction: the ViT on visible patches, the decoder on all positions. */
   private mae(images: Tensor, ratio: number): MaeOutput {
-    const B = images.shape[0] as number;
-    const m = randomMasking(B, this.image.numPatches, ratio, images.device as Device);
+    const B = images.size(0);
+    const m = randomMasking(B, this.image.numPatches, ratio, images.device);
     const latent = this.image.forward(images, m.keep); // (B, 1+Nk, Di)
     return {
       pred: this.maeDecoder.forward(latent, m.idsRestore), // (B, Np, P*P*3)
@@ -138,12 +138,12 @@ export class Kemt extends ImageTextTowers {
    * the full logits were ~475 MB, and as much again for their gradient; M is ~15% of the real tokens.
    */
   private mlm(ids: Tensor, attentionMask: Tensor | null, prob: number): MlmOutput {
-    const mask = attentionMask ?? Tensor.ones(ids.shape, 'int64', ids.device as Device); // (B, L)
+    const mask = attentionMask ?? Tensor.ones(ids.shape, 'int64', ids.device); // (B, L)
     const m = maskTokens(ids, mask, prob, this.specialIds, this.textConfig.vocabSize);
     const h = this.text.forward(m.input, mask); // (B, L, Dt)
     const flat = m.labels.reshape([-1]); // (B*L)
     const pos = selectedPositions(flat); // (M)
-    const rows = h.reshape([-1, h.shape[2] as number]).indexSelect(0, pos); // (M, Dt)
+    const rows = h.reshape([-1, h.size(2)]).indexSelect(0, pos); // (M, Dt)
     return { logits: this.mlmHead.forward(rows, this.text.embeddings.word.weight), labels: flat.indexSelect(0, pos) }; // (M, V), (M)
   }
 

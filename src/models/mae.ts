@@ -45,7 +45,7 @@ export function randomMasking(batch: number, numPatches: number, ratio: number, 
 
 /** (B, C, H, W) -> (B, (H/P)*(W/P), P*P*C): patches row-major, pixels row-major, channels last. */
 export function patchify(images: Tensor, patch: number): Tensor {
-  const [B, C, H, W] = images.shape as [number, number, number, number];
+  const [B, C, H, W] = images.sizes(4);
   const h = H / patch;
   const w = W / patch;
   if (!Number.isInteger(h) || !Number.isInteger(w)) throw new Error(`patchify: image ${H}x${W} is not a multiple of patch ${patch}`);
@@ -80,11 +80,11 @@ export class MaeDecoder extends Module {
   /** latent (B, 1 + Nk, D) from the ViT on visible patches; idsRestore (B, Np) -> (B, Np, P*P*C). */
   forward(latent: Tensor, idsRestore: Tensor): Tensor {
     return tidy(() => {
-      const [B, T] = latent.shape as [number, number];
+      const [B, T] = latent.sizes(3);
       const Np = this.numPatches;
       const Nk = T - 1;
       const x = this.embed.forward(latent); // (B, 1+Nk, Dd)
-      const Dd = x.shape[2] as number;
+      const Dd = x.size(2);
       const masks = this.maskToken.expand([B, Np - Nk, Dd]); // (B, Np-Nk, Dd)
       const shuffled = cat([x.narrow(1, 1, Nk), masks], 1); // (B, Np, Dd): visible then masked
       const ordered = shuffled.gather(1, idsRestore.unsqueeze(2).expand([B, Np, Dd])); // (B, Np, Dd)

@@ -9,7 +9,7 @@
  *   const logits = head.forward(bert.forward(input, mask), bert.embeddings.word.weight); // (B, L, V)
  *   // (Kemt runs the head on the selected positions only: see selectedPositions.)
  */
-import { linear, Tensor, tidy, where, type Device } from '../tensor/index.js';
+import { linear, Tensor, tidy, where } from '../tensor/index.js';
 import { LayerNorm, Linear, Module, zeros } from '../nn/index.js';
 
 /** Ids of the special tokens MLM must never select or must insert. */
@@ -41,7 +41,7 @@ export function selectedPositions(labels: Tensor): Tensor {
   const pos: number[] = [];
   values.forEach((v, i) => { if (v !== -100) pos.push(i); });
   const t = Tensor.from(pos, [pos.length], 'int64');
-  return labels.device === 'cpu' ? t : t.to(labels.device as Device);
+  return labels.device === 'cpu' ? t : t.to(labels.device);
 }
 
 /**
@@ -53,7 +53,7 @@ export function maskTokens(ids: Tensor, attentionMask: Tensor, prob: number, s: 
   if (!(prob >= 0 && prob <= 1)) throw new Error(`maskTokens: prob is ${prob}; expected a probability in [0, 1]`);
   return tidy(() => {
     const shape = ids.shape; // (B, L)
-    const device = ids.device as Device;
+    const device = ids.device;
     const ids64 = ids.dtype === 'int64' ? ids : ids.to('int64');
     const eligible = attentionMask.ne(0).logicalAnd(ids64.ne(s.clsId)).logicalAnd(ids64.ne(s.sepId)).logicalAnd(ids64.ne(s.padId)); // (B, L)
     const selected = Tensor.rand(shape, 'float32', device).lt(prob).logicalAnd(eligible); // (B, L)

@@ -7,7 +7,7 @@
  *   const bert = new BertEncoder({ ...loadPreset('tiny').text, vocabSize: 100 });
  *   const h = bert.forward(ids, mask); // (B, L) int64, (B, L) 1/0 -> (B, L, 32); [CLS] = h[:, 0]
  */
-import { dropout, Tensor, tidy, type Device } from '../tensor/index.js';
+import { dropout, Tensor, tidy } from '../tensor/index.js';
 import { Embedding, LayerNorm, Module, PostNormBlock } from '../nn/index.js';
 import type { TextConfig } from './config.js';
 
@@ -32,8 +32,8 @@ export class BertEmbeddings extends Module {
 
   /** (B, L) ids, optional (B, L) token types (default 0) -> (B, L, D). */
   forward(ids: Tensor, tokenTypes: Tensor | null): Tensor {
-    const L = ids.shape[1] as number;
-    const pos = Tensor.arange(0, L, 1, 'int64', ids.device as Device); // (L)
+    const L = ids.size(1);
+    const pos = Tensor.arange(0, L, 1, 'int64', ids.device); // (L)
     let e = this.word.forward(ids).add(this.position.forward(pos)); // (B, L, D)
     e = tokenTypes === null
       ? e.add(this.tokenType.weight.narrow(0, 0, 1)) // (B, L, D): type 0 everywhere
@@ -74,6 +74,6 @@ export class BertEncoder extends Module {
 
   /** The [CLS] (first) token's output: (B, D). */
   cls(ids: Tensor, mask: Tensor | null): Tensor {
-    return tidy(() => this.forward(ids, mask).narrow(1, 0, 1).squeeze(1)); // (B, D)
+    return tidy(() => this.forward(ids, mask).select(1, 0)); // (B, D)
   }
 }

@@ -11,7 +11,7 @@
  *   const tokens = vit.forward(images);      // (B, 3, 32, 32) -> (B, 1 + 16, 32); [CLS] = tokens[:, 0]
  *   const heat = vit.attentionRollout(images); // (B, 16), rows sum to 1
  */
-import { cat, dropout, Tensor, tidy, type Device } from '../tensor/index.js';
+import { cat, dropout, Tensor, tidy } from '../tensor/index.js';
 import { ConvStem, LayerNorm, Module, normal, PatchEmbed, PreNormBlock } from '../nn/index.js';
 import { numPatches, type VitConfig } from './config.js';
 
@@ -54,7 +54,7 @@ export class VisionTransformer extends Module {
 
   /** The [CLS] token after the final LayerNorm: (B, 3, H, W) -> (B, D). */
   cls(images: Tensor): Tensor {
-    return tidy(() => this.forward(images).narrow(1, 0, 1).squeeze(1)); // (B, D)
+    return tidy(() => this.forward(images).select(1, 0)); // (B, D)
   }
 
   /** Token embeddings entering block 0: (B, 1 + Nk, D). */
@@ -69,7 +69,7 @@ export class VisionTransformer extends Module {
     const Np = this.numPatches;
     let patches = this.patchEmbed.forward(images).add(this.posEmb.narrow(1, 1, Np)); // (B, Np, D)
     if (keep !== null) {
-      const Nk = keep.shape[1] as number;
+      const Nk = keep.size(1);
       patches = patches.gather(1, keep.unsqueeze(2).expand([B, Nk, D])); // (B, Nk, D)
     }
     const cls = this.clsToken.add(this.posEmb.narrow(1, 0, 1)).expand([B, 1, D]); // (B, 1, D)
@@ -84,8 +84,8 @@ export class VisionTransformer extends Module {
   attentionRollout(images: Tensor): Tensor {
     return tidy(() => {
       let h = this.embed(images, null); // (B, T, D), T = 1 + Np
-      const T = h.shape[1] as number;
-      const idx = Tensor.arange(0, T, 1, 'int64', h.device as Device);
+      const T = h.size(1);
+      const idx = Tensor.arange(0, T, 1, 'int64', h.device);
       const eye = idx.unsqueeze(1).eq(idx.unsqueeze(0)).to(h.dtype); // (T, T)
       let rollout: Tensor | null = null; // (B, T, T)
       for (const b of this.blocks) {
@@ -95,7 +95,7 @@ export class VisionTransformer extends Module {
         rollout = rollout === null ? a : a.matmul(rollout); // (B, T, T)
       }
       if (rollout === null) throw new Error('attentionRollout: the ViT has no blocks');
-      const clsRow = rollout.narrow(1, 0, 1).squeeze(1).narrow(1, 1, T - 1); // (B, Np)
+      const clsRow = rollout.select(1, 0).narrow(1, 1, T - 1); // (B, Np)
       return clsRow.div(clsRow.sum(1, true)); // (B, Np)
     });
   }

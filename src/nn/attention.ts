@@ -56,7 +56,7 @@ export class MultiHeadSelfAttention extends Module {
 
   /** Like forward, also returning the (pre-dropout) attention probabilities (B, H, T, T). */
   forwardWithProbs(x: Tensor, keyMask: Tensor | null): AttentionResult {
-    const [B, T, D] = x.shape as [number, number, number];
+    const [B, T, D] = x.sizes(3);
     if (D !== this.dim) throw new Error(`attention: input width ${D}, expected ${this.dim}`);
     const H = this.heads;
     const Dh = D / H;

@@ -58,7 +58,7 @@ export async function predict(model: TrainableModel, items: readonly PreparedIte
         put('sdrgProbs', out.sdrgLogits?.softmax(-1) ?? null);
         put('imageIcdrLogits', out.imageIcdrLogits ?? null);
         const e = out.imageEmb ?? out.textEmb ?? out.tabEmb;
-        if (e) dim = e.shape[1] as number;
+        if (e) dim = e.size(1);
       }));
     } finally {
       disposeBatch(batch);

@@ -1,5 +1,5 @@
 /** The tensor engine: the only TypeScript that knows libtorch (through native/). */
-export { Tensor, where, type DType, type Device, type TypedArray, type TensorLike, type Reduction } from './tensor.js';
+export { Tensor, where, type DType, type Device, type TypedArray, type TensorLike, type Reduction, type Sizes } from './tensor.js';
 export { tidy, keep, disposeAll, liveTensors, noGrad, isGradEnabled } from './scope.js';
 export * from './functional.js';
 export { AdamW, clipGradNorm, zeroGrad, type ParamGroup, type AdamWOptions } from './optim.js';

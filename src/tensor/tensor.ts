@@ -18,6 +18,9 @@ export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | '
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 export type TypedArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint16Array;
 export type Reduction = 'mean' | 'sum' | 'none';
+/** The shape of a tensor of a known rank, as a tuple: `const [B, T, D] = x.sizes(3)`. */
+export type Sizes<R extends number> = R extends 1 ? [number] : R extends 2 ? [number, number] : R extends 3 ? [number, number, number]
+  : R extends 4 ? [number, number, number, number] : R extends 5 ? [number, number, number, number, number] : number[];
 
 type Fn = (...args: unknown[]) => unknown;
 const N = native as unknown as Record<string, Fn>;
@@ -149,14 +152,35 @@ export class Tensor {
   get ndim(): number {
     return this.shape.length;
   }
+  /**
+   * The size of one dim (negative counts from the end), as torch's x.size(dim); throws when the
+   * tensor has no such dim.
+   * @example Tensor.zeros([2, 3]).size(-1) // 3
+   */
+  size(dim: number): number {
+    const s = this.shape;
+    const n = s[dim < 0 ? dim + s.length : dim];
+    if (n === undefined || !Number.isInteger(dim)) throw new Error(`size: dim ${dim} is out of range for shape [${s.join(', ')}]`);
+    return n;
+  }
+  /**
+   * The shape as a tuple of `rank` sizes, checked: a tensor of another rank throws, naming its shape.
+   * @example const [B, T, D] = x.sizes(3);
+   */
+  sizes<R extends 1 | 2 | 3 | 4 | 5>(rank: R): Sizes<R> {
+    const s = this.shape;
+    if (s.length !== rank) throw new Error(`sizes: expected a rank-${rank} tensor, got shape [${s.join(', ')}]`);
+    return s as Sizes<R>;
+  }
   get numel(): number {
     return numel(this.shape);
   }
   get dtype(): DType {
     return op.dtype(this.handle) as DType;
   }
-  get device(): string {
-    return op.device(this.handle) as string;
+  /** 'cpu', or 'cuda:N' for a tensor on GPU N. */
+  get device(): Device {
+    return op.device(this.handle) as Device;
   }
   get requiresGrad(): boolean {
     return op.requiresGrad(this.handle) as boolean;
@@ -263,6 +287,23 @@ export class Tensor {
   /** A view that shares storage but is cut from the autograd graph. */
   detach(): Tensor { return new Tensor(op.detach(this.handle) as Handle); }
   narrow(dim: number, start: number, length: number): Tensor { return new Tensor(op.narrow(this.handle, dim, start, length) as Handle); }
+  /**
+   * The slice at `index` along `dim`, that dim removed (torch's select: x[:, 0] is x.select(1, 0)); a
+   * view, like narrow. Negative dims and indices count from the end.
+   * @example Tensor.from([1, 2, 3, 4], [2, 2]).select(1, 0).toNumbers() // [1, 3]
+   */
+  select(dim: number, index: number): Tensor {
+    const d = dim < 0 ? dim + this.ndim : dim;
+    const n = this.size(d);
+    const i = index < 0 ? index + n : index;
+    if (!Number.isInteger(i) || i < 0 || i >= n) throw new Error(`select: index ${index} is out of range for dim ${dim} of size ${n} (shape [${this.shape.join(', ')}])`);
+    const row = this.narrow(d, i, 1);
+    try {
+      return row.squeeze(d);
+    } finally {
+      row.dispose();
+    }
+  }
   /** Split into chunks of `size` (number) or of the given sizes (array) along dim. */
   split(size: number | readonly number[], dim = 0): Tensor[] {
     const hs = op.split(this.handle, typeof size === 'number' ? size : [...size], dim) as Handle[];

@@ -37,6 +37,7 @@ check('conv2d', (x, w, b) => conv2d(x, w, b, 2, 1).pow(2).sum(), () => [D([1, 2,
 check('reshape/permute/transpose/expand/flatten', (a) =>
   a.reshape([3, 2]).permute([1, 0]).transpose(0, 1).unsqueeze(0).expand([2, 3, 2]).flatten().mul(Tensor.arange(0, 12, 1, 'float64')).sum(),
   () => [D([2, 3])]);
+check('select', (a) => a.select(1, 1).mul(Tensor.arange(1, 3, 1, 'float64')).sum().add(a.select(0, -1).pow(2).sum()), () => [D([2, 3])]);
 check('narrow/split/cat/stack', (a) => {
   const [p, q] = a.split([1, 2], 1) as [Tensor, Tensor];
   return cat([q, p.mul(2)], 1).add(stack([a.narrow(1, 0, 3), a], 0).sum(0)).pow(2).sum();

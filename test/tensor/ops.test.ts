@@ -116,6 +116,19 @@ test('shape ops', () => tidy(() => {
   close(T([1, 2], [2, 1]).expand([2, 3]).toFloat32(), [1, 1, 1, 2, 2, 2]);
   assert.deepEqual(a.reshape([1, 2, 3]).flatten(1).shape, [1, 6]);
   close(a.narrow(1, 1, 2).toFloat32(), [2, 3, 5, 6]);
+  // select = narrow + squeeze (x[:, 0] is x.select(1, 0)); negative dims and indices count from the end
+  close(a.select(1, 0).toFloat32(), [1, 4]);
+  close(a.select(0, -1).toFloat32(), [4, 5, 6]);
+  assert.deepEqual(a.select(-1, 2).shape, [2]);
+  assert.throws(() => a.select(1, 3), /select: index 3 is out of range for dim 1 of size 3 \(shape \[2, 3\]\)/);
+  // size(dim) and sizes(rank): typed, checked shape access
+  assert.equal(a.size(0), 2);
+  assert.equal(a.size(-1), 3);
+  assert.throws(() => a.size(2), /size: dim 2 is out of range for shape \[2, 3\]/);
+  const [rows, cols] = a.sizes(2);
+  assert.deepEqual([rows, cols], [2, 3]);
+  assert.throws(() => a.sizes(3), /sizes: expected a rank-3 tensor, got shape \[2, 3\]/);
+  assert.equal(a.device, 'cpu');
   const parts = a.split(1, 1);
   assert.equal(parts.length, 3);
   close(parts[2]!.toFloat32(), [3, 6]);
