@@ -23,7 +23,7 @@ export type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object
 /** `true` when A and B are the same type: `true satisfies SameType<Static<typeof S>, Handwritten>` checks a schema against a type. */
 export type SameType<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 
-/** Options every field carries: what `describe` says when a plain reading of the schema would be unclear. */
+/** A field's options: JSON Schema's, plus `expected` for when the generated wording would be unclear. */
 export interface FieldOptions extends SchemaOptions {
   /** Replaces the generated "what was expected" text in errors and the reference table. */
   expected?: string;

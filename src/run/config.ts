@@ -119,7 +119,7 @@ export type Protocol = RunConfig['protocol'];
 true satisfies SameType<RunConfig['model']['kind'], Architecture>;
 true satisfies SameType<RunConfig['train']['device'], Device>;
 
-/** Every default, before the protocol's (a fresh object). */
+/** Every field's default, before the protocol's (see protocolDefaults). */
 export const DEFAULT_RUN_CONFIG: RunConfig = resolveSchema(RunConfigSchema, {}, 'run config defaults');
 
 /**
