@@ -9,6 +9,7 @@
  *   const r = await trainImageOnly(loadRunConfig('configs/runs/demo-kemt.json'), { root: '/tmp/x' });
  *   r.kappa // validation image-only ICDR kappa at the last step
  */
+import { NUM_GRADES } from '../data/grades.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,8 +61,8 @@ export async function trainImageOnly(cfg: RunConfig, o: ImageOnlyOptions): Promi
   const objective = new Objective({
     weights: { imageText: 0, imageTabular: 0, textTabular: 0, mae: 0, mlm: 0, icdr: 1, sdrg: 1, icdrImage: 1, sdrgImage: 1 },
     labelSmoothing: cfg.loss.labelSmoothing,
-    icdrClassWeights: cfg.loss.classWeights ? inverseFrequencyWeights(trainItems.map((x) => x.icdr), 5) : null,
-    sdrgClassWeights: cfg.loss.classWeights ? inverseFrequencyWeights(trainItems.map((x) => x.sdrg), 5) : null,
+    icdrClassWeights: cfg.loss.classWeights ? inverseFrequencyWeights(trainItems.map((x) => x.icdr), NUM_GRADES) : null,
+    sdrgClassWeights: cfg.loss.classWeights ? inverseFrequencyWeights(trainItems.map((x) => x.sdrg), NUM_GRADES) : null,
   });
   const source = trainBatchSource(trainItems, cfg, m, tabularDim, IMAGE_ONLY);
   const out = mkdtempSync(join(tmpdir(), 'retalign-image-only-'));
@@ -76,7 +77,7 @@ export async function trainImageOnly(cfg: RunConfig, o: ImageOnlyOptions): Promi
       valEval: async ({ step }) => {
         trainMs += Date.now() - since;
         const p = await predict(model, val, { imageSize: m.image.imageSize, maxTokens: cfg.data.maxTokens, tabularDim, use: IMAGE_ONLY });
-        const g = gradingMetrics(truth, argmaxRows(p.icdrLogits as Float32Array, 5), 5);
+        const g = gradingMetrics(truth, argmaxRows(p.icdrLogits as Float32Array, NUM_GRADES), NUM_GRADES);
         const kappa = Number.isFinite(g.kappa) ? g.kappa : 0;
         accuracy = g.accuracy;
         curve.push([step, trainMs / 1000, kappa]);

@@ -8,6 +8,7 @@
  * @example
  *   await runTraining(loadRunConfig('configs/runs/smoke.json'), { out: 'runs/smoke' });
  */
+import { NUM_GRADES } from '../data/grades.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cpus } from 'node:os';
@@ -79,14 +80,14 @@ export function modelLossWeights(caps: ModelCapabilities, w: LossWeights, tabula
 
 /**
  * Quick validation numbers for early stopping and the log: t2i R@1 (dup-aware), ICDR kappa from all
- * modalities, and ICDR kappa from each modality alone (icdr_kappa_image / _text / _record: the fusion
- * shown one input; icdr_kappa_imagehead: the image-only heads), so a log shows what the model grades from.
+ * modalities, and ICDR kappa from each modality alone (icdr_kappa_image / _text / _record: the model
+ * given one input), so a log shows what the model grades from.
  */
 function validator(model: RetalignModel, val: PreparedItem[], m: ModelConfig, cfg: RunConfig, tabularDim: number) {
   const base = { imageSize: m.image.imageSize, maxTokens: cfg.data.maxTokens, tabularDim, device: cfg.train.device as Device };
   const truth = Int32Array.from(val.map((v) => v.icdr));
   const kappaOf = (logits: Float32Array): number => {
-    const k = gradingMetrics(truth, argmaxRows(logits, 5), 5).kappa;
+    const k = gradingMetrics(truth, argmaxRows(logits, NUM_GRADES), NUM_GRADES).kappa;
     return Number.isFinite(k) ? k : 0;
   };
   const alone = { image: { text: false, tabular: false }, text: { image: false, tabular: false }, record: { image: false, text: false } };
@@ -102,7 +103,7 @@ function validator(model: RetalignModel, val: PreparedItem[], m: ModelConfig, cf
     }
     if (p.icdrLogits) {
       const truth = val.map((v) => v.icdr);
-      const g = gradingMetrics(Int32Array.from(truth), argmaxRows(p.icdrLogits, 5), 5);
+      const g = gradingMetrics(Int32Array.from(truth), argmaxRows(p.icdrLogits, NUM_GRADES), NUM_GRADES);
       out['icdr_acc'] = g.accuracy;
       out['icdr_kappa'] = Number.isFinite(g.kappa) ? g.kappa : 0;
       for (const [name, use] of Object.entries(alone)) {
@@ -110,7 +111,6 @@ function validator(model: RetalignModel, val: PreparedItem[], m: ModelConfig, cf
         const q = await predict(model, val, { ...base, use });
         if (q.icdrLogits) out[`icdr_kappa_${name}`] = kappaOf(q.icdrLogits);
       }
-      if (p.imageIcdrLogits) out['icdr_kappa_imagehead'] = kappaOf(p.imageIcdrLogits);
     }
     return out;
   };
@@ -155,8 +155,8 @@ export async function runTraining(cfg: RunConfig, o: TrainRunOptions): Promise<T
   const objective = new Objective({
     weights: modelLossWeights(caps, w, tabularDim),
     labelSmoothing: cfg.loss.labelSmoothing,
-    icdrClassWeights: cfg.loss.classWeights && caps.gradeHeads ? inverseFrequencyWeights(trainItems.map((x) => x.icdr), 5) : null,
-    sdrgClassWeights: cfg.loss.classWeights && caps.gradeHeads ? inverseFrequencyWeights(trainItems.map((x) => x.sdrg), 5) : null,
+    icdrClassWeights: cfg.loss.classWeights && caps.gradeHeads ? inverseFrequencyWeights(trainItems.map((x) => x.icdr), NUM_GRADES) : null,
+    sdrgClassWeights: cfg.loss.classWeights && caps.gradeHeads ? inverseFrequencyWeights(trainItems.map((x) => x.sdrg), NUM_GRADES) : null,
   });
   const source = trainBatchSource(trainItems, dataCfg, m, tabularDim);
   const epochs = Math.ceil(cfg.train.steps * cfg.train.accumSteps / source.batchesPerEpoch);

@@ -148,10 +148,12 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     const from = args.resume === true ? lastDir : args.resume;
     const ck = readCheckpoint(from);
     if (ck.state.model !== model.name) throw new Error(`resume: ${ck.dir} was written by model '${ck.state.model}', not '${model.name}'`);
+    // Through the schema: a checkpoint written before a field existed reads as that field's default.
+    const ckCfg = resolveTrainConfig(ck.state.config);
     const changed = Object.keys(cfg).filter((k) => !RESUME_MAY_CHANGE.includes(k) &&
-      JSON.stringify(cfg[k as keyof TrainConfig]) !== JSON.stringify(ck.state.config[k as keyof TrainConfig]));
+      JSON.stringify(cfg[k as keyof TrainConfig]) !== JSON.stringify(ckCfg[k as keyof TrainConfig]));
     if (changed.length > 0) {
-      throw new Error(`resume: the config differs from ${ck.dir}/state.json in ${changed.map((k) => `${k} (checkpoint ${JSON.stringify(ck.state.config[k as keyof TrainConfig])}, now ${JSON.stringify(cfg[k as keyof TrainConfig])})`).join(', ')}; ` +
+      throw new Error(`resume: the config differs from ${ck.dir}/state.json in ${changed.map((k) => `${k} (checkpoint ${JSON.stringify(ckCfg[k as keyof TrainConfig])}, now ${JSON.stringify(cfg[k as keyof TrainConfig])})`).join(', ')}; ` +
         `a resume may only change ${RESUME_MAY_CHANGE.join(', ')}`);
     }
     if (JSON.stringify(objective.config) !== JSON.stringify(ck.state.objective)) {

@@ -41,6 +41,22 @@ test('total = sum of weight * part; parts are unweighted; unsupported parts skip
   assert.equal(mae, 1);
 }));
 
+test('the image-only grade parts read the image heads, with the same class weights as the fused heads', () => tidy(() => {
+  const { out, batch } = fixture();
+  const imageIcdr = F64([0, 3, 0, 0, 0, 1, 0, 0, 0, 0], [2, 5]);
+  const withImage = { ...out, imageIcdrLogits: imageIcdr, imageSdrgLogits: F64([0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [2, 5]) };
+  const w = [1, 2, 1, 1, 1];
+  const obj = new Objective({ weights: { imageText: 0, imageTabular: 0, textTabular: 0, mae: 0, icdr: 1, icdrImage: 0.5, sdrgImage: 1 }, icdrClassWeights: w });
+  const { total, parts } = obj.compute(withImage, batch);
+  const want = gradeCrossEntropy(imageIcdr, batch.icdr!, { classWeights: w })!.item();
+  const fused = gradeCrossEntropy(out.icdrLogits!, batch.icdr!, { classWeights: w })!.item();
+  assert.deepEqual(Object.keys(parts), ['icdr', 'icdrImage']); // sdrgImage: every SDRG grade unknown in the fixture
+  close(parts['icdrImage']!, want);
+  close(total.item(), fused + 0.5 * want);
+  // Off by default in a bare Objective (a run config turns them on for models with heads).
+  assert.equal(new Objective().config.weights.icdrImage, 0);
+}));
+
 test('no computable part gives a constant 0 total and empty parts', () => tidy(() => {
   const { out, batch } = fixture();
   const obj = new Objective({ weights: { imageText: 0, imageTabular: 0, textTabular: 0, mae: 0, icdr: 0 } });
@@ -52,8 +68,9 @@ test('no computable part gives a constant 0 total and empty parts', () => tidy((
 
 test('forwardOptions switches off MAE / MLM branches whose weight is 0', () => {
   const r = { maeMaskRatio: 0.75, mlmProb: 0.15 };
-  assert.deepEqual(new Objective().forwardOptions(true, r), { training: true, maeMaskRatio: 0.75, mlmProb: 0.15 });
-  assert.deepEqual(new Objective({ weights: { mae: 0 } }).forwardOptions(false, r), { training: false, maeMaskRatio: 0, mlmProb: 0.15 });
+  assert.deepEqual(new Objective().forwardOptions(true, r), { training: true, reconFraction: 1, maeMaskRatio: 0.75, mlmProb: 0.15 });
+  assert.deepEqual(new Objective({ weights: { mae: 0 } }).forwardOptions(false, r), { training: false, reconFraction: 1, maeMaskRatio: 0, mlmProb: 0.15 });
+  assert.equal(new Objective().forwardOptions(true, { ...r, reconFraction: 0.25 }).reconFraction, 0.25);
   assert.deepEqual(new Objective({ weights: { mae: 0, mlm: 0 } }).activeParts, ['imageText', 'imageTabular', 'textTabular', 'icdr', 'sdrg']);
 });
 
