@@ -16,17 +16,17 @@
 import { mkdirSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AdamW, clipGradNorm, disposeAll, getRngState, manualSeed, setRngState, tidy, type Tensor } from '../tensor/index.js';
-import type { Batch, TrainableModel } from '../models/types.js';
+import type { Batch, ForwardOptions, TrainableModel } from '../models/types.js';
 import type { Objective } from '../losses/index.js';
 import type { Rng } from '../data/rng.js';
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config.js';
-import { lrAt } from './schedule.js';
-import { paramGroups } from './param-groups.js';
+import { lrAt, type ScheduleOptions } from './schedule.js';
+import { paramGroups, type ParamGrouping } from './param-groups.js';
 import { applyModalityDropout } from './modality-dropout.js';
 import { epochRng, dropoutRng } from './streams.js';
 import { autocastDevice, checkPrecision, withAutocast } from './precision.js';
-import { CHECKPOINT_FORMAT, loadWeights, readCheckpoint, saveCheckpoint, type BestState, type LoopPosition } from './checkpoint.js';
-import { MetricsLog, createProgress } from './progress.js';
+import { CHECKPOINT_FORMAT, loadWeights, readCheckpoint, saveCheckpoint, type BestState, type LoadedCheckpoint, type LoopPosition } from './checkpoint.js';
+import { MetricsLog, createProgress, type Progress } from './progress.js';
 
 /** Where training batches come from (data loading and collation are the caller's). */
 export interface BatchSource {
@@ -120,10 +120,74 @@ export function moduleGradNorms(named: ReadonlyMap<string, Tensor>): Record<stri
   return Object.fromEntries(Object.entries(sq).map(([k, v]) => [k, Math.sqrt(v)]));
 }
 
-/** Trains `model`; resolves when done (steps exhausted or early stop), rejects on errors. */
-const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
-
+/**
+ * Trains `model`; resolves when done (steps exhausted or early stop), rejects on errors.
+ * The stages, in the order they run: setUp, resumeOrStart, beginRun, then runEpoch until the steps
+ * are done (microStep per batch, optimizerStep and logStep every accumSteps micro-batches,
+ * validate and save on their schedules), then a final validation and checkpoint.
+ */
 export async function train(args: TrainArgs): Promise<TrainResult> {
+  const setup = setUp(args);
+  const run = beginRun(setup, resumeOrStart(setup, args.resume));
+  const { pos } = run;
+  try {
+    while (pos.step < run.totalSteps && !pos.stoppedEarly) await runEpoch(run);
+    if (run.lastEvalStep !== pos.step) await validate(run); // the final validation (its patience verdict no longer matters)
+    if (run.lastSavedStep !== pos.step) await save(run, 'last');
+  } catch (e) {
+    if (e instanceof NonFiniteLossError) run.log.write({ type: 'error', step: e.step, part: e.part, value: String(e.value), message: e.message });
+    throw e;
+  } finally {
+    run.progress.stop();
+  }
+  return { step: pos.step, epoch: pos.epoch, stoppedEarly: pos.stoppedEarly, best: pos.best, lastCheckpoint: run.lastDir, bestCheckpoint: run.bestSaved };
+}
+
+/** What a run fixes before its first step: the resolved config, the optimizer, the schedule, the folders. */
+interface Setup {
+  model: TrainableModel;
+  objective: Objective;
+  source: BatchSource;
+  valEval: ValEval | undefined;
+  hooks: TrainHooks;
+  extras: Record<string, unknown>;
+  out: string;
+  cfg: TrainConfig;
+  batchesPerEpoch: number;
+  grouping: ParamGrouping;
+  named: Map<string, Tensor>;
+  opt: AdamW;
+  /** The device autocast runs on (precision 'bfloat16'), null for float32. */
+  autocast: ReturnType<typeof autocastDevice>;
+  fwd: ForwardOptions;
+  totalSteps: number;
+  schedule: ScheduleOptions;
+  lastDir: string;
+  bestDir: string;
+}
+
+/** Where a run starts: the loop position and the checkpoints already written. */
+interface Start {
+  pos: LoopPosition;
+  /** The newest `last` checkpoint (named by a NonFiniteLossError), null before the first. */
+  lastGood: string | null;
+  bestSaved: string | null;
+}
+
+/** A run in progress: its setup, position, output, and when it last validated and saved. */
+interface Run extends Setup, Start {
+  log: MetricsLog;
+  progress: Progress;
+  /** Wall clock and step at this process's start, and samples seen since (for samples/s). */
+  t0: number;
+  startStep: number;
+  samplesTotal: number;
+  lastEvalStep: number;
+  lastSavedStep: number;
+}
+
+/** Resolves the config and builds the optimizer (AdamW, decay on matrices only) and the schedule. */
+function setUp(args: TrainArgs): Setup {
   const { model, objective, trainBatches: source, valEval, hooks = {}, out } = args;
   const cfg: TrainConfig = resolveTrainConfig(args.config);
   const bpe = source.batchesPerEpoch;
@@ -138,185 +202,232 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
   const schedule = { lr: cfg.lr, warmupSteps: cfg.warmupSteps, totalSteps, minLrRatio: cfg.minLrRatio };
   const fwd = objective.forwardOptions(true, cfg);
   mkdirSync(out, { recursive: true });
-  const lastDir = join(out, 'last');
-  const bestDir = join(out, 'best');
+  return { model, objective, source, valEval, hooks, extras: args.extras ?? {}, out, cfg, batchesPerEpoch: bpe, grouping, named, opt,
+    autocast, fwd, totalSteps, schedule, lastDir: join(out, 'last'), bestDir: join(out, 'best') };
+}
 
-  let pos: LoopPosition = { step: 0, epoch: 0, batchInEpoch: 0, best: null, badEvals: 0, stoppedEarly: false };
-  let lastGood: string | null = null;
-  let bestSaved: string | null = null;
-  if (args.resume !== undefined && args.resume !== false) {
-    const from = args.resume === true ? lastDir : args.resume;
-    const ck = readCheckpoint(from);
-    if (ck.state.model !== model.name) throw new Error(`resume: ${ck.dir} was written by model '${ck.state.model}', not '${model.name}'`);
-    // Through the schema: a checkpoint written before a field existed reads as that field's default.
-    const ckCfg = resolveTrainConfig(ck.state.config);
-    const changed = Object.keys(cfg).filter((k) => !RESUME_MAY_CHANGE.includes(k) &&
-      JSON.stringify(cfg[k as keyof TrainConfig]) !== JSON.stringify(ckCfg[k as keyof TrainConfig]));
-    if (changed.length > 0) {
-      throw new Error(`resume: the config differs from ${ck.dir}/state.json in ${changed.map((k) => `${k} (checkpoint ${JSON.stringify(ckCfg[k as keyof TrainConfig])}, now ${JSON.stringify(cfg[k as keyof TrainConfig])})`).join(', ')}; ` +
-        `a resume may only change ${RESUME_MAY_CHANGE.join(', ')}`);
+/**
+ * A resume loads the checkpoint's weights, optimizer moments, libtorch RNG state and loop position
+ * (after checking it belongs to this model, config and objective); a fresh run refuses a folder
+ * that holds a run and seeds libtorch.
+ */
+function resumeOrStart(s: Setup, resume: TrainArgs['resume']): Start {
+  if (resume === undefined || resume === false) {
+    if (existsSync(join(s.lastDir, 'state.json'))) {
+      throw new Error(`train: ${s.out} already holds a run (${s.lastDir}); resume it or choose another output folder`);
     }
-    if (JSON.stringify(objective.config) !== JSON.stringify(ck.state.objective)) {
-      throw new Error(`resume: the objective differs from ${ck.dir}/state.json (checkpoint ${JSON.stringify(ck.state.objective)}, now ${JSON.stringify(objective.config)})`);
-    }
-    loadWeights(model, ck.weights, ck.dir);
-    opt.loadState(ck.optimizer);
-    setRngState(new Uint8Array(Buffer.from(ck.state.torchRng, 'base64')));
-    const s = ck.state;
-    pos = { step: s.step, epoch: s.epoch, batchInEpoch: s.batchInEpoch, best: s.best, badEvals: s.badEvals, stoppedEarly: s.stoppedEarly };
-    lastGood = ck.dir;
-    if (existsSync(join(bestDir, 'state.json'))) bestSaved = bestDir;
-  } else {
-    if (existsSync(join(lastDir, 'state.json'))) {
-      throw new Error(`train: ${out} already holds a run (${lastDir}); resume it or choose another output folder`);
-    }
-    rmSync(bestDir, { recursive: true, force: true }); // a crashed run's `best` without a `last`: not this run's
-    manualSeed(cfg.seed);
+    rmSync(s.bestDir, { recursive: true, force: true }); // a crashed run's `best` without a `last`: not this run's
+    manualSeed(s.cfg.seed);
+    return { pos: { step: 0, epoch: 0, batchInEpoch: 0, best: null, badEvals: 0, stoppedEarly: false }, lastGood: null, bestSaved: null };
   }
+  const ck = readCheckpoint(resume === true ? s.lastDir : resume);
+  checkResumable(s, ck);
+  loadWeights(s.model, ck.weights, ck.dir);
+  s.opt.loadState(ck.optimizer);
+  setRngState(new Uint8Array(Buffer.from(ck.state.torchRng, 'base64')));
+  const st = ck.state;
+  return {
+    pos: { step: st.step, epoch: st.epoch, batchInEpoch: st.batchInEpoch, best: st.best, badEvals: st.badEvals, stoppedEarly: st.stoppedEarly },
+    lastGood: ck.dir,
+    bestSaved: existsSync(join(s.bestDir, 'state.json')) ? s.bestDir : null,
+  };
+}
 
-  const log = new MetricsLog(join(out, 'metrics.jsonl'), pos.step);
-  log.write({ type: 'start', step: pos.step, totalSteps, resumedFrom: lastGood, model: model.name, config: cfg, objective: objective.config,
+/** A checkpoint continues this run only if the model, the objective and every key outside RESUME_MAY_CHANGE match. */
+function checkResumable(s: Setup, ck: LoadedCheckpoint): void {
+  const { cfg, model, objective } = s;
+  if (ck.state.model !== model.name) throw new Error(`resume: ${ck.dir} was written by model '${ck.state.model}', not '${model.name}'`);
+  // Through the schema: a checkpoint written before a field existed reads as that field's default.
+  const ckCfg = resolveTrainConfig(ck.state.config);
+  const changed = Object.keys(cfg).filter((k) => !RESUME_MAY_CHANGE.includes(k) &&
+    JSON.stringify(cfg[k as keyof TrainConfig]) !== JSON.stringify(ckCfg[k as keyof TrainConfig]));
+  if (changed.length > 0) {
+    throw new Error(`resume: the config differs from ${ck.dir}/state.json in ${changed.map((k) => `${k} (checkpoint ${JSON.stringify(ckCfg[k as keyof TrainConfig])}, now ${JSON.stringify(cfg[k as keyof TrainConfig])})`).join(', ')}; ` +
+      `a resume may only change ${RESUME_MAY_CHANGE.join(', ')}`);
+  }
+  if (JSON.stringify(objective.config) !== JSON.stringify(ck.state.objective)) {
+    throw new Error(`resume: the objective differs from ${ck.dir}/state.json (checkpoint ${JSON.stringify(ck.state.objective)}, now ${JSON.stringify(objective.config)})`);
+  }
+}
+
+/** Opens metrics.jsonl (dropping lines past the resumed step) and the progress display; prints the resolved config. */
+function beginRun(s: Setup, start: Start): Run {
+  const { cfg, totalSteps, grouping } = s;
+  const { pos, lastGood } = start;
+  const log = new MetricsLog(join(s.out, 'metrics.jsonl'), pos.step);
+  log.write({ type: 'start', step: pos.step, totalSteps, resumedFrom: lastGood, model: s.model.name, config: cfg, objective: s.objective.config,
     params: { decay: grouping.decay.length, noDecay: grouping.noDecay.length, frozen: grouping.frozen.length } });
   const progress = createProgress(cfg.progress, totalSteps, pos.step, cfg.logEvery);
   progress.note(`train config: ${JSON.stringify(cfg)}`);
+  // A run that resumes where the last one validated (or finished) does not validate that step again.
+  const lastEvalStep = pos.step >= totalSteps || pos.stoppedEarly || (cfg.evalEvery > 0 && pos.step % cfg.evalEvery === 0) ? pos.step : -1;
+  return { ...s, ...start, log, progress, t0: Date.now(), startStep: pos.step, samplesTotal: 0, lastEvalStep,
+    lastSavedStep: lastGood !== null ? pos.step : -1 };
+}
 
-  const save = async (kind: 'last' | 'best'): Promise<void> => {
-    const dir = kind === 'last' ? lastDir : bestDir;
-    saveCheckpoint(dir, {
-      weights: named,
-      optimizer: opt.saveState(),
-      state: {
-        format: CHECKPOINT_FORMAT, model: model.name, ...pos,
-        torchRng: Buffer.from(getRngState()).toString('base64'),
-        dataRng: { seed: cfg.seed, epoch: pos.epoch, batchInEpoch: pos.batchInEpoch, step: pos.step },
-        config: cfg, objective: objective.config, extras: args.extras ?? {},
-      },
-    });
-    if (kind === 'last') lastGood = dir;
-    else bestSaved = dir;
-    await hooks.onCheckpoint?.({ kind, dir, step: pos.step });
-  };
+/** Sums over one optimizer step's micro-batches. */
+interface StepSums { loss: number; n: number; samples: number; parts: Record<string, { sum: number; n: number }> }
+const emptySums = (): StepSums => ({ loss: 0, n: 0, samples: 0, parts: {} });
 
-  let lastEvalStep = pos.step >= totalSteps || pos.stoppedEarly || (cfg.evalEvery > 0 && pos.step % cfg.evalEvery === 0) ? pos.step : -1;
-  const validate = async (): Promise<boolean> => {
-    if (valEval === undefined) return false;
-    lastEvalStep = pos.step;
-    const rng = getRngState();
-    const metrics = await valEval({ step: pos.step, epoch: pos.epoch });
-    setRngState(rng);
-    let improved = false;
-    const es = cfg.earlyStop;
-    if (es !== null) {
-      const v = metrics[es.metric];
-      if (typeof v !== 'number') throw new Error(`valEval returned no metric '${es.metric}' (earlyStop.metric); it returned: ${Object.keys(metrics).join(', ') || 'nothing'}`);
-      const b = pos.best;
-      improved = Number.isFinite(v) && (b === null || (es.mode === 'max' ? v > b.value : v < b.value));
-      if (improved) {
-        pos.best = { metric: es.metric, mode: es.mode, value: v, step: pos.step };
-        pos.badEvals = 0;
-      } else pos.badEvals++;
-    }
-    log.write({ type: 'val', step: pos.step, epoch: pos.epoch, metrics, improved, best: pos.best });
-    progress.note(`val step ${pos.step}: ${Object.entries(metrics).map(([k, v]) => `${k} ${v.toPrecision(4)}`).join(' ')}${improved ? ' (best)' : ''}`);
-    await hooks.onEval?.({ step: pos.step, metrics, improved, best: pos.best });
-    if (improved) await save('best');
-    return es !== null && es.patience > 0 && pos.badEvals >= es.patience;
-  };
-
-  // Micro-batch: forward, objective, finite check, backward (scaled for accumulation).
-  const microStep = (batch: Batch, microIndex: number): { loss: number; parts: Record<string, number> } | null => {
-    try {
-      return tidy(() => {
-        const b = applyModalityDropout(batch, cfg.modalityDropout, dropoutRng(cfg.seed, microIndex), cfg.imageOnlyShare);
-        // Forward and losses under autocast (bf16 matmuls); backward outside it, as torch.autocast.
-        const { total, parts } = withAutocast(autocast, () => objective.compute(model.forward(b, fwd), b));
-        for (const [k, v] of Object.entries(parts)) if (!Number.isFinite(v)) throw new NonFiniteLossError(pos.step + 1, k, v, lastGood);
-        if (Object.keys(parts).length === 0) return null; // nothing to learn from this batch
-        const loss = total.item();
-        if (!Number.isFinite(loss)) throw new NonFiniteLossError(pos.step + 1, 'total', loss, lastGood);
-        (cfg.accumSteps > 1 ? total.div(cfg.accumSteps) : total).backward();
-        return { loss, parts };
-      });
-    } finally {
-      disposeAll(batch);
-    }
-  };
-
-  const t0 = Date.now();
-  const startStep = pos.step;
-  let samplesTotal = 0;
-  let lastSavedStep = lastGood !== null ? pos.step : -1;
-  try {
-    outer: while (pos.step < totalSteps && !pos.stoppedEarly) {
-      const epoch = pos.epoch;
-      let seen = pos.batchInEpoch;
-      let micro = 0;
-      let acc = { loss: 0, n: 0, samples: 0, parts: {} as Record<string, { sum: number; n: number }> };
-      for await (const batch of source.batchesForEpoch(epoch, epochRng(cfg.seed, epoch), seen)) {
-        if (++seen > bpe) throw new Error(`BatchSource yielded more than batchesPerEpoch (${bpe}) batches in epoch ${epoch}`);
-        acc.samples += batch.size;
-        const r = microStep(batch, pos.step * cfg.accumSteps + micro);
-        micro++;
-        if (r !== null) {
-          acc.loss += r.loss;
-          acc.n++;
-          for (const [k, v] of Object.entries(r.parts)) {
-            const a = (acc.parts[k] ??= { sum: 0, n: 0 });
-            a.sum += v;
-            a.n++;
-          }
-        }
-        if (micro < cfg.accumSteps && seen < bpe) continue;
-
-        // Optimizer step.
-        const lr = lrAt(pos.step, schedule);
-        opt.setLr(lr);
-        const logging = (pos.step + 1) % cfg.logEvery === 0 || pos.step + 1 === totalSteps;
-        const gradNorms = logging ? moduleGradNorms(named) : null; // before clipping: where the gradient goes
-        const gradNorm = clipGradNorm(grouping.params, cfg.clipGradNorm > 0 ? cfg.clipGradNorm : Number.POSITIVE_INFINITY);
-        if (!Number.isFinite(gradNorm)) throw new NonFiniteLossError(pos.step + 1, 'gradient norm', gradNorm, lastGood);
-        opt.step();
-        opt.zeroGrad();
-        pos.step++;
-        // Give the event loop a turn every step: V8 frees ArrayBuffer backing stores and runs
-        // Node-API finalizers from tasks on the loop; a loop that never yields (a synchronous
-        // batch source) grows RSS by hundreds of MB per step although no tensor leaks.
-        await yieldToEventLoop();
-        pos.batchInEpoch = seen;
-        if (seen === bpe) {
-          pos.epoch++;
-          pos.batchInEpoch = 0;
-        }
-        samplesTotal += acc.samples;
-        const parts = Object.fromEntries(Object.entries(acc.parts).map(([k, a]) => [k, a.sum / a.n]));
-        const info: StepInfo = { step: pos.step, epoch, lr, loss: acc.n > 0 ? acc.loss / acc.n : Number.NaN, parts, gradNorm, samples: acc.samples };
-        const sps = samplesTotal / Math.max(1e-3, (Date.now() - t0) / 1000);
-        if (pos.step % cfg.logEvery === 0 || pos.step === totalSteps) {
-          log.write({ type: 'train', step: pos.step, epoch, lr, loss: info.loss, parts, gradNorm, gradNorms, samples: acc.samples, samplesPerSec: sps,
-            elapsedSec: (Date.now() - t0) / 1000, stepsThisRun: pos.step - startStep });
-        }
-        progress.update({ step: pos.step, loss: info.loss, parts, samplesPerSec: sps, lr, gradNorms });
-        micro = 0;
-        acc = { loss: 0, n: 0, samples: 0, parts: {} };
-
-        if (cfg.evalEvery > 0 && pos.step % cfg.evalEvery === 0 && (await validate())) pos.stoppedEarly = true;
-        if (cfg.checkpointEvery > 0 && pos.step % cfg.checkpointEvery === 0) {
-          await save('last');
-          lastSavedStep = pos.step;
-        }
-        await hooks.onStep?.(info);
-        if (pos.step >= totalSteps || pos.stoppedEarly) break outer;
-        if (seen === bpe) break;
+/**
+ * The rest of the current epoch: a micro-step per batch, an optimizer step every accumSteps
+ * micro-batches and at the epoch's end, then validation and a checkpoint when they are due.
+ * Returns at the epoch's end, when the steps are done or when early stopping ends the run.
+ */
+async function runEpoch(run: Run): Promise<void> {
+  const { cfg, pos, batchesPerEpoch: bpe } = run;
+  const epoch = pos.epoch;
+  let seen = pos.batchInEpoch;
+  let micro = 0;
+  let sums = emptySums();
+  for await (const batch of run.source.batchesForEpoch(epoch, epochRng(cfg.seed, epoch), seen)) {
+    if (++seen > bpe) throw new Error(`BatchSource yielded more than batchesPerEpoch (${bpe}) batches in epoch ${epoch}`);
+    sums.samples += batch.size;
+    const r = microStep(run, batch, pos.step * cfg.accumSteps + micro);
+    micro++;
+    if (r !== null) {
+      sums.loss += r.loss;
+      sums.n++;
+      for (const [k, v] of Object.entries(r.parts)) {
+        const a = (sums.parts[k] ??= { sum: 0, n: 0 });
+        a.sum += v;
+        a.n++;
       }
-      if (pos.epoch === epoch) throw new Error(`BatchSource yielded ${seen} batches in epoch ${epoch}, batchesPerEpoch says ${bpe}`);
     }
-    if (lastEvalStep !== pos.step) await validate(); // the final validation (its patience verdict no longer matters)
-    if (lastSavedStep !== pos.step) await save('last');
-  } catch (e) {
-    if (e instanceof NonFiniteLossError) log.write({ type: 'error', step: e.step, part: e.part, value: String(e.value), message: e.message });
-    throw e;
-  } finally {
-    progress.stop();
+    if (micro < cfg.accumSteps && seen < bpe) continue;
+
+    const step = await optimizerStep(run, seen);
+    const info = logStep(run, epoch, sums, step);
+    micro = 0;
+    sums = emptySums();
+    if (cfg.evalEvery > 0 && pos.step % cfg.evalEvery === 0 && (await validate(run))) pos.stoppedEarly = true;
+    if (cfg.checkpointEvery > 0 && pos.step % cfg.checkpointEvery === 0) {
+      await save(run, 'last');
+      run.lastSavedStep = pos.step;
+    }
+    await run.hooks.onStep?.(info);
+    if (pos.step >= run.totalSteps || pos.stoppedEarly || seen === bpe) return;
   }
-  return { step: pos.step, epoch: pos.epoch, stoppedEarly: pos.stoppedEarly, best: pos.best, lastCheckpoint: lastDir, bestCheckpoint: bestSaved };
+  if (pos.epoch === epoch) throw new Error(`BatchSource yielded ${seen} batches in epoch ${epoch}, batchesPerEpoch says ${bpe}`);
+}
+
+/**
+ * One micro-batch: modality dropout, forward and objective (under autocast), finite check, backward
+ * (scaled for accumulation). Null when the batch has nothing to learn from. Disposes the batch.
+ */
+function microStep(run: Run, batch: Batch, microIndex: number): { loss: number; parts: Record<string, number> } | null {
+  const { cfg, pos, model, objective } = run;
+  try {
+    return tidy(() => {
+      const b = applyModalityDropout(batch, cfg.modalityDropout, dropoutRng(cfg.seed, microIndex), cfg.imageOnlyShare);
+      // Forward and losses under autocast (bf16 matmuls); backward outside it, as torch.autocast.
+      const { total, parts } = withAutocast(run.autocast, () => objective.compute(model.forward(b, run.fwd), b));
+      for (const [k, v] of Object.entries(parts)) if (!Number.isFinite(v)) throw new NonFiniteLossError(pos.step + 1, k, v, run.lastGood);
+      if (Object.keys(parts).length === 0) return null; // nothing to learn from this batch
+      const loss = total.item();
+      if (!Number.isFinite(loss)) throw new NonFiniteLossError(pos.step + 1, 'total', loss, run.lastGood);
+      (cfg.accumSteps > 1 ? total.div(cfg.accumSteps) : total).backward();
+      return { loss, parts };
+    });
+  } finally {
+    disposeAll(batch);
+  }
+}
+
+/**
+ * The optimizer step on the accumulated gradients: learning rate from the schedule, per-module
+ * norms (on logged steps), clipping, a finite check before any parameter changes, then the step;
+ * advances the loop position past the `seen` micro-batches of this epoch.
+ */
+async function optimizerStep(run: Run, seen: number): Promise<{ lr: number; gradNorm: number; gradNorms: Record<string, number> | null }> {
+  const { cfg, pos, opt } = run;
+  const lr = lrAt(pos.step, run.schedule);
+  opt.setLr(lr);
+  const logging = (pos.step + 1) % cfg.logEvery === 0 || pos.step + 1 === run.totalSteps;
+  const gradNorms = logging ? moduleGradNorms(run.named) : null; // before clipping: where the gradient goes
+  const gradNorm = clipGradNorm(run.grouping.params, cfg.clipGradNorm > 0 ? cfg.clipGradNorm : Number.POSITIVE_INFINITY);
+  if (!Number.isFinite(gradNorm)) throw new NonFiniteLossError(pos.step + 1, 'gradient norm', gradNorm, run.lastGood);
+  opt.step();
+  opt.zeroGrad();
+  pos.step++;
+  // Give the event loop a turn every step: V8 frees ArrayBuffer backing stores and runs
+  // Node-API finalizers from tasks on the loop; a loop that never yields (a synchronous
+  // batch source) grows RSS by hundreds of MB per step although no tensor leaks.
+  await yieldToEventLoop();
+  pos.batchInEpoch = seen;
+  if (seen === run.batchesPerEpoch) {
+    pos.epoch++;
+    pos.batchInEpoch = 0;
+  }
+  return { lr, gradNorm, gradNorms };
+}
+
+/** The step's means over its micro-batches: a train line in metrics.jsonl every logEvery steps, and the progress display. */
+function logStep(run: Run, epoch: number, sums: StepSums, step: { lr: number; gradNorm: number; gradNorms: Record<string, number> | null }): StepInfo {
+  const { cfg, pos } = run;
+  const { lr, gradNorm, gradNorms } = step;
+  run.samplesTotal += sums.samples;
+  const parts = Object.fromEntries(Object.entries(sums.parts).map(([k, a]) => [k, a.sum / a.n]));
+  const info: StepInfo = { step: pos.step, epoch, lr, loss: sums.n > 0 ? sums.loss / sums.n : Number.NaN, parts, gradNorm, samples: sums.samples };
+  const sps = run.samplesTotal / Math.max(1e-3, (Date.now() - run.t0) / 1000);
+  if (pos.step % cfg.logEvery === 0 || pos.step === run.totalSteps) {
+    run.log.write({ type: 'train', step: pos.step, epoch, lr, loss: info.loss, parts, gradNorm, gradNorms, samples: sums.samples, samplesPerSec: sps,
+      elapsedSec: (Date.now() - run.t0) / 1000, stepsThisRun: pos.step - run.startStep });
+  }
+  run.progress.update({ step: pos.step, loss: info.loss, parts, samplesPerSec: sps, lr, gradNorms });
+  return info;
+}
+
+/**
+ * Runs valEval with libtorch's RNG state saved and restored (validating does not change training),
+ * tracks the best value of earlyStop.metric and saves `best` when it improves. True when early
+ * stopping's patience has run out.
+ */
+async function validate(run: Run): Promise<boolean> {
+  const { pos, valEval } = run;
+  if (valEval === undefined) return false;
+  run.lastEvalStep = pos.step;
+  const rng = getRngState();
+  const metrics = await valEval({ step: pos.step, epoch: pos.epoch });
+  setRngState(rng);
+  let improved = false;
+  const es = run.cfg.earlyStop;
+  if (es !== null) {
+    const v = metrics[es.metric];
+    if (typeof v !== 'number') throw new Error(`valEval returned no metric '${es.metric}' (earlyStop.metric); it returned: ${Object.keys(metrics).join(', ') || 'nothing'}`);
+    const b = pos.best;
+    improved = Number.isFinite(v) && (b === null || (es.mode === 'max' ? v > b.value : v < b.value));
+    if (improved) {
+      pos.best = { metric: es.metric, mode: es.mode, value: v, step: pos.step };
+      pos.badEvals = 0;
+    } else pos.badEvals++;
+  }
+  run.log.write({ type: 'val', step: pos.step, epoch: pos.epoch, metrics, improved, best: pos.best });
+  run.progress.note(`val step ${pos.step}: ${Object.entries(metrics).map(([k, v]) => `${k} ${v.toPrecision(4)}`).join(' ')}${improved ? ' (best)' : ''}`);
+  await run.hooks.onEval?.({ step: pos.step, metrics, improved, best: pos.best });
+  if (improved) await save(run, 'best');
+  return es !== null && es.patience > 0 && pos.badEvals >= es.patience;
+}
+
+/** Writes the `last` or `best` checkpoint: weights, optimizer, loop position, RNG states, configs and extras. */
+async function save(run: Run, kind: 'last' | 'best'): Promise<void> {
+  const { pos, cfg } = run;
+  const dir = kind === 'last' ? run.lastDir : run.bestDir;
+  saveCheckpoint(dir, {
+    weights: run.named,
+    optimizer: run.opt.saveState(),
+    state: {
+      format: CHECKPOINT_FORMAT, model: run.model.name, ...pos,
+      torchRng: Buffer.from(getRngState()).toString('base64'),
+      dataRng: { seed: cfg.seed, epoch: pos.epoch, batchInEpoch: pos.batchInEpoch, step: pos.step },
+      config: cfg, objective: run.objective.config, extras: run.extras,
+    },
+  });
+  if (kind === 'last') run.lastGood = dir;
+  else run.bestSaved = dir;
+  await run.hooks.onCheckpoint?.({ kind, dir, step: pos.step });
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
 }
