@@ -102,25 +102,64 @@ function loadTruths(dir: string): Map<string, NoteTruth> {
   return out;
 }
 
-/** Builds the preparation for a run (training) or reuses a checkpoint's (evaluation). */
+/**
+ * Builds the preparation for a run (training) or reuses a checkpoint's (evaluation). The stages,
+ * in order: read the dataset, split it, write the notes, make the tokenizer and the tabular
+ * featurizer, collect them as the run's Preprocessing, preload the images, build the items.
+ */
 export async function prepareData(cfg: RunConfig, runRoot: string, o: PrepareOptions = {}): Promise<PreparedData> {
   const log = o.log ?? (() => {});
   const source = o.source ?? cfg.data.source;
+  const { datasetPath, read } = await readRecords(cfg, runRoot, source, log);
+  const records = read.records;
+  const { split, splitOf, ids } = splitRecords(cfg, runRoot, records, o.allTest === true);
+  const splitOfRecord = (r: ExamRecord): SplitName => splitOf.get(r.imageId) ?? 'test';
+
+  const noteOpts = o.pre?.notes ?? trainingNoteOptions(cfg);
+  const notes = writeNotes(records, splitOfRecord, noteOpts, loadTruths(datasetPath));
+  const tokenizer = makeTokenizer(cfg, ids.train.map((id) => notes.get(id) as string), o.pre);
+  const featurizer = makeFeaturizer(cfg, read, splitOfRecord, o.pre);
+  const pre: Preprocessing = {
+    tokenizer: tokenizer.toJSON(), tabular: featurizer?.toJSON() ?? null, image: o.pre?.image ?? trainingImageConfig(cfg),
+    maxTokens: o.pre?.maxTokens ?? cfg.data.maxTokens, notes: noteOpts,
+  };
+
+  const wantsImage = (r: ExamRecord): boolean => !o.imageSplits || o.imageSplits.includes(splitOfRecord(r));
+  const pixels = await preloadImages(records.filter(wantsImage), pre.image, log);
+  // DeepEyeNet records carry no tabular input (even when a checkpoint's featurizer is given).
+  const { items, distinctNotes } = buildItems(records, { notes, tokenizer, maxTokens: pre.maxTokens,
+    featurizer: read.format !== 'deepeyenet' ? featurizer : null, pixels, wantsImage });
+  for (const k of ['train', 'val', 'test'] as const) ids[k] = ids[k].filter((id) => items.has(id));
+  log(`prepared ${items.size} exams (train ${ids.train.length}, val ${ids.val.length}, test ${ids.test.length}); ` +
+    `${distinctNotes} distinct notes; vocab ${tokenizer.vocabSize}; tabular width ${featurizer?.dim ?? 0}; images ${pre.image.size}px ` +
+    `(${imageBackend() === 'native' ? 'native fast path: libjpeg-turbo + Lanczos' : 'sharp only'})`);
+  const datasetName = source === 'synth' ? `synthetic twin (${cfg.data.synth.prevalence}, ${cfg.data.synth.patients} patients)` : datasetPath;
+  return { datasetPath, datasetName, read, split, splitOf, records, notes, tokenizer, featurizer, pre, items, ids };
+}
+
+/** Reads the dataset (synthesizing the twin first for source = 'synth'); refuses one with no usable rows. */
+async function readRecords(cfg: RunConfig, runRoot: string, source: string, log: (msg: string) => void): Promise<{ datasetPath: string; read: DatasetRead }> {
   const datasetPath = source === 'synth'
     ? await ensureSynth(synthDir(join(runRoot, 'data'), cfg.data.synth), cfg.data.synth, 'brset', log)
     : resolve(source);
   if (!existsSync(datasetPath)) throw new Error(`dataset not found: ${datasetPath} (data.source in the run config)`);
-
   const read = await readDataset(datasetPath, { checkImages: 'sniff' });
   const skipped = read.report.skipped.length;
   log(`read ${read.format} dataset ${datasetPath}: ${read.records.length} usable rows` +
     (skipped > 0 ? `, ${skipped} skipped (${read.report.skipped.slice(0, 3).map((s) => `${s.imageId ?? `row ${s.row}`}: ${s.reason}`).join('; ')}${skipped > 3 ? '; ...' : ''})` : ''));
   if (read.records.length === 0) throw new Error(`dataset ${datasetPath} has no usable rows`);
-  const records = read.records;
+  return { datasetPath, read };
+}
 
-  // Split: reuse the run's split file; paper protocol splits by image (its split method is unknown).
+/**
+ * The run's split file (made on first use: by patient for the honest protocol, by image for the
+ * paper protocol, whose own split method is unknown), or every record in test for a foreign evaluation set.
+ * `ids` lists each split's record ids in record order.
+ */
+function splitRecords(cfg: RunConfig, runRoot: string, records: readonly ExamRecord[], allTest: boolean):
+  { split: SplitFile; splitOf: Map<string, SplitName>; ids: Record<SplitName, string[]> } {
   let split: SplitFile;
-  if (o.allTest) {
+  if (allTest) {
     const assignment: Record<string, SplitName> = {};
     for (const r of records) assignment[r.imageId] = 'test';
     split = { version: 1, mode: 'image', config: { train: 0, val: 0, test: 1, seed: 0 },
@@ -132,47 +171,55 @@ export async function prepareData(cfg: RunConfig, runRoot: string, o: PrepareOpt
   const splitOf = new Map<string, SplitName>(Object.entries(split.assignment) as [string, SplitName][]);
   const ids: Record<SplitName, string[]> = { train: [], val: [], test: [] };
   for (const r of records) ids[splitOf.get(r.imageId) ?? 'test'].push(r.imageId);
+  return { split, splitOf, ids };
+}
 
-  // Notes: built from the record (and the synthetic ground truth) unless the data ships its own.
-  const noteOpts = o.pre?.notes ?? { ...resolveNoteOptions({ includeGrade: cfg.notes.includeGrade, includeFindings: cfg.notes.includeFindings,
+/** The note options a training run writes its notes with (a checkpoint stores them as Preprocessing.notes). */
+function trainingNoteOptions(cfg: RunConfig): Preprocessing['notes'] {
+  return { ...resolveNoteOptions({ includeGrade: cfg.notes.includeGrade, includeFindings: cfg.notes.includeFindings,
     includePatient: cfg.notes.includePatient, seed: cfg.notes.seed }), templateHoldout: cfg.notes.templateHoldout };
-  const truths = loadTruths(datasetPath);
+}
+
+/**
+ * imageId -> note: the record's own note where the data ships one, else one built from the record
+ * and the synthetic ground truth. With templateHoldout, test notes use templates training never sees.
+ */
+function writeNotes(records: readonly ExamRecord[], splitOf: (r: ExamRecord) => SplitName, noteOpts: Preprocessing['notes'],
+  truths: Map<string, NoteTruth>): Map<string, string> {
   const notes = new Map<string, string>();
   for (const r of records) {
     if (r.note !== undefined && r.note.trim() !== '') {
       notes.set(r.imageId, r.note);
       continue;
     }
-    const s = splitOf.get(r.imageId) ?? 'test';
+    const s = splitOf(r);
     const templateSplit = noteOpts.templateHoldout ? (s === 'test' ? 'test' : 'train') : 'all';
     const { templateHoldout: _h, ...builderOpts } = noteOpts;
     notes.set(r.imageId, buildNoteWithTemplates(r, { ...builderOpts, templateSplit }, truths.get(r.imageId)).text);
   }
+  return notes;
+}
 
-  // Tokenizer: checkpoint's, else a pretrained vocab, else one built from the training notes.
-  let tokenizer: Tokenizer;
-  if (o.pre) tokenizer = Tokenizer.fromJSON(o.pre.tokenizer);
-  else if (cfg.model.textWeights) tokenizer = Tokenizer.fromVocabFile(join(cfg.model.textWeights, 'vocab.txt'), { maxLength: cfg.data.maxTokens });
-  else {
-    const corpus = ids.train.map((id) => notes.get(id) as string);
-    tokenizer = new Tokenizer(buildVocab(corpus, { size: cfg.data.vocabSize, lowercase: true }), { lowercase: true, maxLength: cfg.data.maxTokens });
-  }
-  const maxTokens = o.pre?.maxTokens ?? cfg.data.maxTokens;
+/** The checkpoint's tokenizer, else a pretrained text tower's vocab, else one built from the training notes. */
+function makeTokenizer(cfg: RunConfig, trainNotes: string[], pre: Preprocessing | undefined): Tokenizer {
+  if (pre) return Tokenizer.fromJSON(pre.tokenizer);
+  if (cfg.model.textWeights) return Tokenizer.fromVocabFile(join(cfg.model.textWeights, 'vocab.txt'), { maxLength: cfg.data.maxTokens });
+  return new Tokenizer(buildVocab(trainNotes, { size: cfg.data.vocabSize, lowercase: true }), { lowercase: true, maxLength: cfg.data.maxTokens });
+}
 
-  // Tabular featurizer: fitted on the training split only.
-  let featurizer: TabularFeaturizer | null = null;
-  if (o.pre) featurizer = o.pre.tabular === null ? null : TabularFeaturizer.fromJSON(o.pre.tabular);
-  else if (read.format !== 'deepeyenet') {
-    const train = records.filter((r) => splitOf.get(r.imageId) === 'train');
-    featurizer = TabularFeaturizer.fit(train, tabularFieldSpecs(cfg.data.tabularFields));
-  }
-  const tabularDim = featurizer?.dim ?? 0;
+/** The checkpoint's tabular featurizer, else one fitted on the training split only (none for DeepEyeNet). */
+function makeFeaturizer(cfg: RunConfig, read: DatasetRead, splitOf: (r: ExamRecord) => SplitName, pre: Preprocessing | undefined): TabularFeaturizer | null {
+  if (pre) return pre.tabular === null ? null : TabularFeaturizer.fromJSON(pre.tabular);
+  if (read.format === 'deepeyenet') return null;
+  const train = read.records.filter((r) => splitOf(r) === 'train');
+  return TabularFeaturizer.fit(train, tabularFieldSpecs(cfg.data.tabularFields));
+}
 
-  const image = o.pre?.image ?? trainingImageConfig(cfg);
-  const pre: Preprocessing = { tokenizer: tokenizer.toJSON(), tabular: featurizer?.toJSON() ?? null, image, maxTokens, notes: noteOpts };
-
-  // Images: decoded once (worker threads), un-augmented; flips happen in collate.
-  const wanted = records.filter((r) => !o.imageSplits || o.imageSplits.includes(splitOf.get(r.imageId) ?? 'test'));
+/**
+ * imageId -> pixels, decoded once (worker threads) and un-augmented (flips happen in collate).
+ * Images that fail to decode are left out and logged; more than IMAGE_BUDGET_BYTES is refused.
+ */
+async function preloadImages(wanted: readonly ExamRecord[], image: ImageConfig, log: (msg: string) => void): Promise<Map<string, Float32Array>> {
   const bytes = wanted.length * 3 * image.size * image.size * 4;
   if (bytes > IMAGE_BUDGET_BYTES) {
     throw new Error(`preloading ${wanted.length} images at ${image.size}px needs ${(bytes / 1024 ** 3).toFixed(1)} GiB; ` +
@@ -196,31 +243,29 @@ export async function prepareData(cfg: RunConfig, runRoot: string, o: PrepareOpt
     await loader.close();
   }
   if (failed.length > 0) log(`${failed.length} images could not be decoded and are skipped: ${failed.slice(0, 3).join('; ')}${failed.length > 3 ? '; ...' : ''}`);
+  return pixels;
+}
 
-  // Items (typed arrays only); records whose image failed are dropped from every split.
-  const enc = (text: string): { ids: Int32Array; mask: Uint8Array } => {
-    const e = tokenizer.encodeBatch([text], { maxLength: maxTokens, padding: 'max' });
-    return { ids: e.inputIds, mask: e.attentionMask };
-  };
+/**
+ * One PreparedItem (typed arrays only) per record; a record whose wanted image failed to decode is
+ * dropped. Records with the same note text share a noteGroup (numbered in order of first use).
+ */
+function buildItems(records: readonly ExamRecord[], o: { notes: Map<string, string>; tokenizer: Tokenizer; maxTokens: number;
+  featurizer: TabularFeaturizer | null; pixels: Map<string, Float32Array>; wantsImage: (r: ExamRecord) => boolean }):
+  { items: Map<string, PreparedItem>; distinctNotes: number } {
   const groupOf = new Map<string, number>();
   const items = new Map<string, PreparedItem>();
   for (const r of records) {
-    const wantImage = !o.imageSplits || o.imageSplits.includes(splitOf.get(r.imageId) ?? 'test');
-    const px = pixels.get(r.imageId) ?? null;
-    if (wantImage && px === null) continue;
-    const text = notes.get(r.imageId) as string;
+    const px = o.pixels.get(r.imageId) ?? null;
+    if (o.wantsImage(r) && px === null) continue;
+    const text = o.notes.get(r.imageId) as string;
     if (!groupOf.has(text)) groupOf.set(text, groupOf.size);
-    const t = enc(text);
+    const t = o.tokenizer.encodeBatch([text], { maxLength: o.maxTokens, padding: 'max' });
     items.set(r.imageId, {
-      imageId: r.imageId, patientId: r.patientId, image: px, tokenIds: t.ids, attention: t.mask,
-      tabular: featurizer && read.format !== 'deepeyenet' ? featurizer.transform(r) : null,
+      imageId: r.imageId, patientId: r.patientId, image: px, tokenIds: t.inputIds, attention: t.attentionMask,
+      tabular: o.featurizer ? o.featurizer.transform(r) : null,
       icdr: r.labels.icdr ?? UNKNOWN_GRADE, sdrg: r.labels.sdrg ?? UNKNOWN_GRADE, noteGroup: groupOf.get(text) as number,
     });
   }
-  for (const k of ['train', 'val', 'test'] as const) ids[k] = ids[k].filter((id) => items.has(id));
-  log(`prepared ${items.size} exams (train ${ids.train.length}, val ${ids.val.length}, test ${ids.test.length}); ` +
-    `${groupOf.size} distinct notes; vocab ${tokenizer.vocabSize}; tabular width ${tabularDim}; images ${image.size}px ` +
-    `(${imageBackend() === 'native' ? 'native fast path: libjpeg-turbo + Lanczos' : 'sharp only'})`);
-  const datasetName = source === 'synth' ? `synthetic twin (${cfg.data.synth.prevalence}, ${cfg.data.synth.patients} patients)` : datasetPath;
-  return { datasetPath, datasetName, read, split, splitOf, records, notes, tokenizer, featurizer, pre, items, ids };
+  return { items, distinctNotes: groupOf.size };
 }
