@@ -15,7 +15,7 @@ let cachedRoot: string | null = null;
  * The package root: the nearest ancestor of `from` (default: this module's folder) holding a
  * package.json named "retalign".
  *
- * @example packageRoot() // '/work/main'
+ * @example packageRoot() // '/home/me/retalign'
  */
 export function packageRoot(from?: string): string {
   if (from === undefined && cachedRoot !== null) return cachedRoot;
@@ -45,7 +45,7 @@ export function packageRoot(from?: string): string {
  * Absolute path of a packaged asset, e.g. `assetPath('knowledge', 'kb-v1.json')`.
  * Throws naming the path when the file is missing.
  *
- * @example assetPath('knowledge', 'kb-v1.json') // '/work/main/assets/knowledge/kb-v1.json'
+ * @example assetPath('knowledge', 'kb-v1.json') // '/home/me/retalign/assets/knowledge/kb-v1.json'
  */
 export function assetPath(...parts: string[]): string {
   const p = join(packageRoot(), 'assets', ...parts);

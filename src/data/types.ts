@@ -42,7 +42,7 @@ export interface ExamRecord {
   keywords?: string[];
 }
 
-/** Referable DR: ICDR >= 2 (paper.md / brset.md). */
+/** Referable DR: ICDR >= 2. */
 export function isReferable(l: Labels): boolean | null {
   return l.icdr === null ? null : l.icdr >= REFERABLE_FROM_GRADE;
 }

@@ -22,7 +22,7 @@ export interface IndexIdentity {
   modelName: string;
   /** Vector width d. */
   dim: number;
-  /** Which embedding the vectors are, e.g. 'projection-pre-fusion' (paper.md: retrieval embeddings). */
+  /** Which embedding the vectors are, e.g. 'projection-pre-fusion' (the retrieval embeddings: per-modality projections before fusion). */
   embeddingSpace: string;
 }
 

@@ -7,9 +7,9 @@
  *   table(['rank', 'id'], [['1', 'img001']]) // 'rank  id\n----  ------\n1     img001'
  */
 
-/** ICDR grade names (brset.md). */
+/** ICDR grade names (International Clinical DR scale, 0..4). */
 export const ICDR_NAMES = ['no DR', 'mild NPDR', 'moderate NPDR', 'severe NPDR', 'PDR'] as const;
-/** SDRG grade names (brset.md: R0..R4). */
+/** SDRG grade names (Scottish DR Grading scheme, R0..R4). */
 export const SDRG_NAMES = ['R0 none', 'R1 mild background', 'R2 observable background', 'R3 referable background', 'R4 proliferative'] as const;
 
 /** A bar of `width` cells, filled in proportion to p in [0, 1]. */

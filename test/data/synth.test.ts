@@ -1,5 +1,5 @@
 // Synthetic BRSET/DeepEyeNet twin: header, codings, determinism, prevalence, patient grouping,
-// ground truth consistent with the grade definitions of brset.md.
+// ground truth consistent with the ICDR/SDRG grade definitions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -127,7 +127,7 @@ test('patients have 1-4 images (mean ~1.9), eyes coded 1/2, patient fields const
   assert.equal(big[big.length - 1]?.imageId, `img${String(big.length).padStart(5, '0')}`);
 });
 
-test('codings, dirty values and missingness follow brset.md', () => {
+test('codings, dirty values and missingness follow BRSET', () => {
   const n = big.length;
   const frac = (c: string, v: string): number => big.filter((i) => cell(i, c) === v).length / n;
   const values = (c: string): Set<string> => new Set(big.map((i) => cell(i, c)));

@@ -4,7 +4,7 @@
  * NoteOptions, which live in the run config; which template phrases each sentence is drawn from a
  * seeded generator per image, restricted to the train or test templates (templates.ts).
  *
- * Leakage (paper.md): with includeGrade=false the note never names a grade, a grade word or a
+ * Leakage (the honest protocol's notes): with includeGrade=false the note never names a grade, a grade word or a
  * referral; with includeFindings=false it describes no lesion either. GRADE_WORDS is the check.
  */
 import type { ExamRecord, FieldValue } from '../types.js';

@@ -1,7 +1,7 @@
 /**
  * Sentence templates of the note builder, several per slot. Hold-out rule: the template with
  * index i is test-only when i % 3 === 2, so notes built with templateSplit 'train' and 'test'
- * never share a sentence template (the "held-out templates" of the honest protocol, paper.md).
+ * never share a sentence template (the "held-out templates" of the honest protocol).
  *
  * Placeholders: {name} inserts a value; {Name} inserts it capitalized. A missing value is an error.
  */

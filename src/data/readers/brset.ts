@@ -1,5 +1,6 @@
 /**
- * BRSET folder reader (see /work/shared/specs/brset.md for the schema).
+ * BRSET folder reader (A Brazilian Multilabel Ophthalmological Dataset, PhysioNet, Nakayama et al.):
+ * the layout, header variants and codings it accepts are listed here.
  *
  * Layout: `<dir>/labels_brset.csv` (v1.0.1) or `<dir>/labels.csv` (v1.0.0), images in
  * `<dir>/fundus_photos/` or `<dir>/images/` (or a folder given by the caller) named `<image_id>.jpg`.

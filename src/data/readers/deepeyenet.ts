@@ -1,5 +1,5 @@
 /**
- * DeepEyeNet JSON reader (see /work/shared/specs/deepeyenet.md).
+ * DeepEyeNet JSON reader (the annotation format of Huang et al., WACV 2021).
  *
  * Input: a folder with DeepEyeNet_train.json / DeepEyeNet_valid.json / DeepEyeNet_test.json, or one
  * such file. Each file is a JSON array of objects keyed by a relative image path (one or several

@@ -1,6 +1,6 @@
 /**
  * The fixed anatomy of one synthetic eye, in retina units (see types.ts): optic disc, choroidal
- * texture and a branching vessel tree. Shapes follow brset.md: the disc ~1/7 of the field wide,
+ * texture and a branching vessel tree. Shapes follow a real macula-centred 45-degree photo: the disc ~1/7 of the field wide,
  * ~0.7 R nasal of the fovea and slightly above it; two arcades leave the disc vertically and curve
  * around the macula; nasal trunks fan out toward the nasal periphery; veins are darker and wider
  * than arteries; every vessel thins outward.

@@ -3,7 +3,7 @@
  * with its spellings `iluminaton`, `insuline`, `drusens`) and RFC 4180 cell quoting.
  */
 
-/** BRSET v1.0.0 labels.csv header, in file order (brset.md). */
+/** BRSET v1.0.0 labels.csv header, in file order. */
 export const BRSET_HEADER = [
   'image_id', 'patient_id', 'camera', 'patient_age', 'comorbidities', 'diabetes_time_y', 'insuline',
   'patient_sex', 'exam_eye', 'diabetes', 'nationality', 'optic_disc', 'vessels', 'macula', 'DR_SDRG',

@@ -2,7 +2,7 @@
  * The synthetic BRSET cohort, without pixels: patients first (age, sex, diabetes, duration,
  * insulin, comorbidities, camera, worse-eye DR grade), then 1-4 photos each (mostly one per eye)
  * with eye-level grades and flags and photo-level quality fields, written as raw BRSET cells with
- * the published codings, dirty values and missingness (brset.md).
+ * the published codings, dirty values and missingness (BRSET v1.0.1 statistics).
  */
 import { Rng } from '../rng.js';
 import { BRSET_HEADER, type BrsetColumn } from './brset-csv.js';
@@ -40,7 +40,7 @@ export interface CohortOptions {
   gradeNoise?: number;
 }
 
-/** Images per patient: 1..4 with weights giving a mean of ~1.91 (brset.md). */
+/** Images per patient: 1..4 with weights giving a mean of ~1.91 (as in BRSET). */
 const IMAGES_PER_PATIENT = [17, 76, 5, 2];
 const COLUMN_INDEX = new Map<BrsetColumn, number>(BRSET_HEADER.map((c, i) => [c, i]));
 const COMORBID_DIABETIC = ['diabetes2', 'diabetes2, SAH', 'diabetes1', 'diabetes1, SAH', 'diabetes2, SAH, dyslipidemia'];
@@ -58,7 +58,7 @@ export function generateCohort(o: CohortOptions): SynthImage[] {
     throw new Error(`generateCohort: patients must be a positive integer, got ${o.patients}`);
   }
   const mix = patientGradeMix(o.prevalence);
-  // Diabetes among patients without DR; 0.166 is tuned so that ~15.9% of real-mix images are diabetic (brset.md).
+  // Diabetes among patients without DR; 0.166 is tuned so that ~15.9% of real-mix images are diabetic (as in BRSET).
   const realDr = 1 - (IMAGE_PREVALENCE.real[0] as number);
   const pDiabetesNoDr = (0.166 - realDr) / (1 - realDr);
   const noise = o.gradeNoise ?? 0.02;
@@ -85,7 +85,7 @@ export function generateCohort(o: CohortOptions): SynthImage[] {
       ['camera', camera === 'canon' ? 'Canon CR' : 'NIKON NF5050'],
       ['patient_age', rng.bernoulli(0.335) ? '' : `${age}.0`],
       ['comorbidities', comorbidities],
-      // Junk 'Não' ("no") stands where a duration was expected (brset.md).
+      // Junk 'Não' ("no") stands where a duration is expected, as in real BRSET files.
       ['diabetes_time_y', duration !== null ? (rng.bernoulli(0.72) ? String(duration) : '') : (rng.bernoulli(0.004) ? 'Não' : '')],
       ['insuline', diabetic && rng.bernoulli(0.66) ? (rng.bernoulli(0.25 + 0.1 * worse) ? 'yes' : 'no') : ''],
       ['patient_sex', String(sex)],

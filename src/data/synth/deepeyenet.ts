@@ -1,5 +1,5 @@
 /**
- * A synthetic DeepEyeNet-shaped set (deepeyenet.md) for zero-shot tests: JSON arrays keyed by
+ * A synthetic DeepEyeNet-shaped set (the format readers/deepeyenet.ts reads) for zero-shot tests: JSON arrays keyed by
  * relative image path with `keywords` and a short `clinical-description` (age, sex, diagnosis),
  * DR at every grade plus a few non-DR conditions, a random 60/20/20 split, and a deliberately
  * different camera look (square framing, other colour cast, varying field of view).

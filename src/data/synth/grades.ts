@@ -1,5 +1,5 @@
 /**
- * DR grade statistics of the twin (brset.md): per-image ICDR prevalence, the fellow-eye relation,
+ * DR grade statistics of the twin (after BRSET's published counts): per-image ICDR prevalence, the fellow-eye relation,
  * the ICDR -> SDRG joint, and the grading rules used to check drawn lesions against labels.
  */
 import type { Rng } from '../rng.js';
@@ -52,7 +52,7 @@ export function fellowEyeGrade(rng: Rng, worse: number): number {
 
 /**
  * SDRG for an ICDR grade. The scales agree at 0, 1, 3, 4; ICDR 2 spreads over SDRG 1/2/3 in the
- * proportions 122:133:185 that brset.md suggests.
+ * proportions 122:133:185 (a plausible joint chosen for the twin).
  *
  * @example sdrgForIcdr(rng, 3) // 3
  */
@@ -62,7 +62,7 @@ export function sdrgForIcdr(rng: Rng, icdr: number): number {
 }
 
 /**
- * Grades implied by a lesion list (brset.md definitions), used to check the generator.
+ * Grades implied by a lesion list (the ICDR and SDRG definitions), used to check the generator.
  * ICDR: 4 if new vessels / preretinal haemorrhage / laser scars; 3 by the 4-2-1 rule (>20
  * intraretinal haemorrhages in each of 4 quadrants, venous beading in >=2 quadrants, IRMA in any);
  * 2 if anything beyond microaneurysms; 1 if microaneurysms only.

@@ -1,5 +1,5 @@
 /**
- * Lesions of one synthetic eye, drawn so that the ICDR/SDRG definitions of brset.md hold for the
+ * Lesions of one synthetic eye, drawn so that the ICDR/SDRG grade definitions hold for the
  * eye's labels (checked by gradesFromLesions in the tests), plus non-DR findings from the flags.
  * Every instance is kept: the summary (type, quadrant, count) is the image's ground truth.
  */

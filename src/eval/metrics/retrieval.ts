@@ -2,7 +2,7 @@
  * Retrieval metrics (Recall@K, median and mean rank) on plain typed arrays, computed in chunks of
  * queries so a large gallery never needs the full (nq, ng) score matrix in memory.
  *
- * Two protocols, always both labelled (paper.md, "Why the headline numbers need care"):
+ * Two protocols, always both labelled:
  * - 'strict': only the paired gallery item counts as a hit.
  * - 'duplicate-aware': the paired item, or any gallery item whose duplicate group (e.g. the note
  *   text or a note id) equals the query's group, counts as a hit. Templated notes repeat, so strict

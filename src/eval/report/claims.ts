@@ -1,6 +1,6 @@
 /**
- * The paper's claimed numbers (arXiv 2512.19663, abstract and secondary summaries; see
- * /work/shared/specs/paper.md). Printed in the report as CLAIMED rows, never mixed with ours.
+ * The paper's claimed numbers (arXiv 2512.19663; only its abstract and secondary summaries are
+ * public). Printed in the report as CLAIMED rows, never mixed with ours.
  * The paper states neither the Recall@K variant nor the gallery size, nor the direction of the
  * zero-shot Recall@1.
  */
