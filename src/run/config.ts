@@ -201,8 +201,8 @@ export function protocolDefaults(p: Protocol): Record<string, unknown> {
  * The honest protocol's default record: the patient's fields and the photo's quality, without the
  * grader's reading of the photo (GRADER_READING_FIELDS: optic disc, vessels, macula normal/abnormal),
  * which the same annotators set with the DR grade. A clinic has the patient's record when it grades a
- * new photo, not the grader's reading of it; measured on the demo twin, feeding the reading raised
- * honest ICDR kappa from 0.43 to 0.62 and SDRG kappa from 0.17 to 0.62 while image-only kappa stayed ~0.
+ * new photo, not the grader's reading of it. On the demo twin the reading carries much of the grade:
+ * feeding it lifts honest ICDR and SDRG kappa well above what the photo teaches (image-only kappa ~0).
  */
 export const HONEST_TABULAR_FIELDS: readonly string[] = BRSET_DEFAULT_FIELDS.map((f) => f.name).filter((n) => !GRADER_READING_FIELDS.includes(n));
 

@@ -1,6 +1,6 @@
 // The training loop on a tiny linear test model: one step lowers the loss, a short overfit drives
 // every part down, a crash + resume equals an uninterrupted run bit for bit, validation does not
-// perturb training, early stopping and the best checkpoint, NaN detection, bf16 refusal, no leaks.
+// perturb training, early stopping and the best checkpoint, NaN detection, bf16 autocast, no leaks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Schedule values, parameter groups, config validation, modality dropout, derived RNG streams, bf16 refusal.
+// Schedule values, parameter groups, config validation, modality dropout, derived RNG streams, bf16 autocast and its guards.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tensor, tidy, linear } from '../../src/tensor/index.js';

@@ -1,5 +1,5 @@
 // Test helpers (not a test file): a tiny TrainableModel made of linear layers that emits every
-// ModelOutput field, and an in-memory BatchSource over made-up samples. Used until the real models land.
+// ModelOutput field, and an in-memory BatchSource over made-up samples: the loop's tests stay fast and model-agnostic.
 import { Tensor, linear, embedding, dropout, noGrad, manualSeed, stack } from '../../src/tensor/index.js';
 import type { Batch, ForwardOptions, ModelOutput, TrainableModel } from '../../src/models/types.js';
 import type { BatchSource } from '../../src/train/index.js';

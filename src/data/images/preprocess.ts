@@ -14,10 +14,10 @@
  * orientation is applied. Every error names the file.
  *
  * Why this shape (measured on 2000x1500 JPEGs, 2-core machine): entropy decoding costs about the
- * same at any JPEG scale, so a separate thumbnail decode nearly doubled the time per image; every
+ * same at any JPEG scale, so a separate thumbnail decode would nearly double the time per image; every
  * sharp call costs ~1.5 ms of fixed overhead, so there is no separate header call on the happy path
  * (the header is read only to explain a failure); reading the file ourselves and handing sharp a
- * Buffer saved ~2 ms over letting libvips read the path. sharp's bundled decoder (mozjpeg) took ~13 ms
+ * Buffer saves ~2 ms over letting libvips read the path. sharp's bundled decoder (mozjpeg) takes ~13 ms
  * per 2000x1500 JPEG at 1/4 scale where the system libjpeg-turbo takes ~8 ms, hence the fast path.
  */
 import { readFile, stat } from 'node:fs/promises';
