@@ -14,7 +14,7 @@ import { BRSET_DEFAULT_FIELDS, GRADER_READING_FIELDS, tabularFieldSpecs } from '
 import { describe, literals, orNull, resolveSchema, section, Type, type SameType, type Static } from '../config/schema.js';
 import type { Architecture } from '../models/index.js';
 import { lossWeightsSchema } from '../losses/index.js';
-import { modalityDropoutSchema } from '../train/index.js';
+import { modalityDropoutSchema } from '../config/modality-dropout.js';
 import type { Device } from '../tensor/index.js';
 
 const int = (min: number, d: number, description: string) => Type.Integer({ minimum: min, default: d, description });

@@ -1,7 +1,7 @@
 /**
  * Opens a trained run: a checkpoint folder -> its RunInfo (validated) and the model rebuilt from the
  * stored model config, with the stored weights. Eval, the index build and the server all start here;
- * it reads the checkpoint's files (train/checkpoint.ts, the file format) but nothing of the trainer.
+ * it reads the checkpoint's files (run/checkpoint.ts, the file format) but nothing of the trainer.
  *
  * A run folder looks like
  *   runs/<name>/last/, best/   checkpoints (weights.safetensors, optimizer.bin, state.json)
@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { buildModel, type ModelConfig, type RetalignModel } from '../models/index.js';
-import { readCheckpoint, loadWeights } from '../train/checkpoint.js';
+import { readCheckpoint, loadWeights } from './checkpoint.js';
 import { Tokenizer } from '../data/tokenizer/tokenizer.js';
 import { TabularFeaturizer } from '../data/tabular.js';
 import type { RunConfig } from './config.js';

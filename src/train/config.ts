@@ -8,21 +8,11 @@
  */
 import type { Modality } from '../models/types.js';
 import { literals, orNull, resolveSchema, section, Type, type DeepPartial, type Static } from '../config/schema.js';
+import { modalityDropoutSchema } from '../config/modality-dropout.js';
+
+export { modalityDropoutSchema };
 
 const probability = (d: number, description: string) => Type.Number({ minimum: 0, exclusiveMaximum: 1, default: d, description });
-
-/**
- * Per modality, the probability that a sample hides it from the fusion (never all three); the run
- * config's train.modalityDropout is the same schema with its own defaults.
- * @example modalityDropoutSchema({ image: 0.1, text: 0.3, tabular: 0.3 })
- */
-export function modalityDropoutSchema(d: Record<Modality, number>) {
-  return section({
-    image: probability(d.image, 'Probability that a training sample hides its photo from the fusion.'),
-    text: probability(d.text, 'Probability that a training sample hides its note from the fusion.'),
-    tabular: probability(d.tabular, 'Probability that a training sample hides its patient record from the fusion.'),
-  }, 'Per modality, the probability that a training sample hides it from the fusion (never all three).');
-}
 
 export const EarlyStopConfigSchema = Type.Object({
   metric: Type.String({ minLength: 1, description: "Name of a metric returned by valEval, e.g. 'icdr_kappa' or 't2i_r1'." }),

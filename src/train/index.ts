@@ -8,6 +8,6 @@ export { epochRng, dropoutRng } from './streams.js';
 export {
   saveCheckpoint, readCheckpoint, loadWeights, toRaw, CHECKPOINT_FORMAT,
   type CheckpointState, type CheckpointContent, type LoadedCheckpoint, type LoopPosition, type BestState,
-} from './checkpoint.js';
+} from '../run/checkpoint.js';
 export { checkPrecision } from './precision.js';
 export { MetricsLog, createProgress, type Progress, type ProgressUpdate } from './progress.js';

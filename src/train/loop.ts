@@ -25,7 +25,7 @@ import { paramGroups, type ParamGrouping } from './param-groups.js';
 import { applyModalityDropout } from './modality-dropout.js';
 import { epochRng, dropoutRng } from './streams.js';
 import { autocastDevice, checkPrecision, withAutocast } from './precision.js';
-import { CHECKPOINT_FORMAT, loadWeights, readCheckpoint, saveCheckpoint, type BestState, type LoadedCheckpoint, type LoopPosition } from './checkpoint.js';
+import { CHECKPOINT_FORMAT, loadWeights, readCheckpoint, saveCheckpoint, type BestState, type LoadedCheckpoint, type LoopPosition } from '../run/checkpoint.js';
 import { MetricsLog, createProgress, type Progress } from './progress.js';
 
 /** Where training batches come from (data loading and collation are the caller's). */

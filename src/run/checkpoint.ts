@@ -20,7 +20,7 @@ import { basename, dirname, join } from 'node:path';
 import { Tensor, noGrad } from '../tensor/index.js';
 import { readSafetensors, writeSafetensors, type RawTensor } from '../tensor/io/index.js';
 import type { TrainableModel } from '../models/types.js';
-import type { TrainConfig } from './config.js';
+import type { TrainConfig } from '../train/config.js';
 import type { ObjectiveConfig } from '../losses/index.js';
 
 export const CHECKPOINT_FORMAT = 'retalign-checkpoint/1';
