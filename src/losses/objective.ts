@@ -124,23 +124,19 @@ export class Objective {
       const t = mlmCrossEntropy(out.mlm);
       if (t !== null) terms.push(['mlm', t]);
     }
-    const ls = this.config.labelSmoothing;
-    if (w.icdr !== 0 && out.icdrLogits !== null && batch.icdr !== null) {
-      const t = gradeCrossEntropy(out.icdrLogits, batch.icdr, { classWeights: this.config.icdrClassWeights, labelSmoothing: ls });
-      if (t !== null) terms.push(['icdr', t]);
-    }
-    if (w.sdrg !== 0 && out.sdrgLogits !== null && batch.sdrg !== null) {
-      const t = gradeCrossEntropy(out.sdrgLogits, batch.sdrg, { classWeights: this.config.sdrgClassWeights, labelSmoothing: ls });
-      if (t !== null) terms.push(['sdrg', t]);
-    }
-    // The image-only heads: the same grades from the photo alone (class weights and smoothing as above).
-    if (w.icdrImage !== 0 && out.imageIcdrLogits !== null && batch.icdr !== null) {
-      const t = gradeCrossEntropy(out.imageIcdrLogits, batch.icdr, { classWeights: this.config.icdrClassWeights, labelSmoothing: ls });
-      if (t !== null) terms.push(['icdrImage', t]);
-    }
-    if (w.sdrgImage !== 0 && out.imageSdrgLogits !== null && batch.sdrg !== null) {
-      const t = gradeCrossEntropy(out.imageSdrgLogits, batch.sdrg, { classWeights: this.config.sdrgClassWeights, labelSmoothing: ls });
-      if (t !== null) terms.push(['sdrgImage', t]);
+    // Grade parts: the fused heads and the image-only heads (the same grades from the photo alone),
+    // each scale with its class weights; label smoothing for all.
+    const c = this.config;
+    const grades: [LossPart, Tensor | null, Tensor | null, number[] | null][] = [
+      ['icdr', out.icdrLogits, batch.icdr, c.icdrClassWeights],
+      ['sdrg', out.sdrgLogits, batch.sdrg, c.sdrgClassWeights],
+      ['icdrImage', out.imageIcdrLogits, batch.icdr, c.icdrClassWeights],
+      ['sdrgImage', out.imageSdrgLogits, batch.sdrg, c.sdrgClassWeights],
+    ];
+    for (const [name, logits, labels, classWeights] of grades) {
+      if (w[name] === 0 || logits === null || labels === null) continue;
+      const t = gradeCrossEntropy(logits, labels, { classWeights, labelSmoothing: c.labelSmoothing });
+      if (t !== null) terms.push([name, t]);
     }
     terms.sort((x, y) => LOSS_PARTS.indexOf(x[0]) - LOSS_PARTS.indexOf(y[0]));
     const parts: Record<string, number> = {};
