@@ -108,16 +108,18 @@ const RESUME_MAY_CHANGE = ['epochs', 'maxSteps', 'evalEvery', 'checkpointEvery',
  * text, tabular, fusion, heads...), so a log shows which tower the loss actually teaches.
  */
 export function moduleGradNorms(named: ReadonlyMap<string, Tensor>): Record<string, number> {
-  const sq: Record<string, number> = {};
-  tidy(() => {
+  return tidy(() => {
+    const sq = new Map<string, Tensor>(); // module -> 0-d sum of squared gradients, on the gradients' device
     for (const [name, p] of named) {
       const g = p.grad;
       if (g === null) continue;
       const key = name.split('.')[0] as string;
-      sq[key] = (sq[key] ?? 0) + g.pow(2).sum().item();
+      const s = g.pow(2).sum();
+      const prev = sq.get(key);
+      sq.set(key, prev === undefined ? s : prev.add(s));
     }
+    return Object.fromEntries([...sq].map(([k, v]) => [k, Math.sqrt(v.item())])); // one read per module
   });
-  return Object.fromEntries(Object.entries(sq).map(([k, v]) => [k, Math.sqrt(v)]));
 }
 
 /**
