@@ -130,3 +130,78 @@ test('split file round trip, verification errors, reuse', () => {
   writeSplit(path, bad);
   assert.throws(() => readSplit(path), /image img0_0 assigned to "dev" \(expected train, val or test\)/);
 });
+
+/**
+ * Asserts the patient split is stratified on each patient's maximum ICDR grade (null = its own
+ * stratum): for every stratum and split, the number of the stratum's patients in the split is
+ * within one patient of ratio x the stratum's size (largest-remainder rounding; the strata here
+ * are large enough, >= 7 patients, that the at-least-one rule never moves a unit). Over a split of
+ * p patients this keeps each grade's share within 1/p of its share in the whole.
+ */
+function assertStratified(records: readonly ExamRecord[], split: SplitFile, ratios: Record<SplitName, number>, what: string): void {
+  const stratumOf = new Map<string, number>();
+  for (const r of records) stratumOf.set(r.patientId, Math.max(stratumOf.get(r.patientId) ?? -1, r.labels.icdr ?? -1));
+  const whole = new Map<number, number>();
+  const per = new Map<string, number>(); // `${split}/${stratum}` -> patients
+  const splitOf = new Map<string, SplitName>();
+  for (const r of records) splitOf.set(r.patientId, split.assignment[r.imageId] as SplitName);
+  for (const [p, g] of stratumOf) {
+    whole.set(g, (whole.get(g) ?? 0) + 1);
+    const key = `${splitOf.get(p)}/${g}`;
+    per.set(key, (per.get(key) ?? 0) + 1);
+  }
+  for (const [g, n] of whole) {
+    assert.ok(n >= 7, `${what}: stratum ${g} has ${n} patients; this check needs >= 7`);
+    for (const name of ['train', 'val', 'test'] as const) {
+      const got = per.get(`${name}/${g}`) ?? 0;
+      const want = ratios[name] * n;
+      assert.ok(Math.abs(got - want) < 1,
+        `${what}: ${name} holds ${got} of the ${n} patients of stratum ${g} (max ICDR; -1 = ungraded), ` +
+        `expected ${want.toFixed(2)} +- 1 (share ${(got / split.counts[name].patients).toFixed(3)} vs ${(n / stratumOf.size).toFixed(3)} in the whole)`);
+    }
+  }
+}
+
+test('stratification: single-grade patients; each split\'s grade distribution matches the whole within one patient per grade', () => {
+  // 300 patients, 1-3 images each, every image of a patient has the patient's grade; strata sizes
+  // 180/30/45/15/30. Without stratification a shuffle puts e.g. 45 +- 3 grade-0 patients into test,
+  // so some grade misses its quota by more than one patient for every seed tried here.
+  const sizes = [180, 30, 45, 15, 30];
+  const records: ExamRecord[] = [];
+  const r = new Rng(21);
+  let p = 0;
+  sizes.forEach((n, g) => {
+    for (let i = 0; i < n; i++, p++) {
+      for (let j = 0, m = r.int(1, 3); j < m; j++) records.push(rec(`s${p}_${j}`, `sp${p}`, g));
+    }
+  });
+  for (const [ratios, seeds] of [[{ train: 0.7, val: 0.15, test: 0.15 }, [0, 1, 2, 3]], [{ train: 0.6, val: 0.2, test: 0.2 }, [7]]] as const) {
+    for (const seed of seeds) {
+      const split = makeSplit(records, { ...ratios, seed });
+      verifySplit(split, records);
+      assertStratified(records, split, ratios, `seed ${seed}, ${JSON.stringify(ratios)}`);
+    }
+  }
+});
+
+test('stratification: mixed-grade patients go by their maximum grade; ungraded patients form their own stratum', () => {
+  // Each graded patient has one image at its grade g and others at grades <= g or ungraded, so a
+  // split stratified by the minimum or by the first image would miss the quotas; 20 patients have
+  // no grade at all.
+  const sizes = [120, 20, 30, 10, 20];
+  const records: ExamRecord[] = [];
+  const r = new Rng(5);
+  let p = 0;
+  sizes.forEach((n, g) => {
+    for (let i = 0; i < n; i++, p++) {
+      const m = r.int(2, 4);
+      const at = r.int(0, m - 1);
+      for (let j = 0; j < m; j++) records.push(rec(`m${p}_${j}`, `mp${p}`, j === at ? g : r.bernoulli(0.2) ? null : r.int(0, g)));
+    }
+  });
+  for (let i = 0; i < 20; i++, p++) records.push(rec(`m${p}_0`, `mp${p}`, null), rec(`m${p}_1`, `mp${p}`, null));
+  for (const seed of [0, 1, 2]) {
+    const split = makeSplit(records, { seed });
+    assertStratified(records, split, { train: 0.7, val: 0.15, test: 0.15 }, `mixed cohort, seed ${seed}`);
+  }
+});
