@@ -58,6 +58,33 @@ check('crossEntropy weighted + smoothing', (z) =>
   crossEntropy(z, L([0, 2, 1]), { weight: Tensor.from([0.5, 2, 1.25], [3], 'float64'), labelSmoothing: 0.1 }), () => [D([3, 3])]);
 check('mseLoss', (a, b) => mseLoss(a, b), () => [D([5]), D([5])]);
 
+// gradcheck itself: functions whose backward is wrong by construction (a detached factor gives the
+// value but not its gradient) must fail it, by the amount worked out by hand; a check that always
+// reports 0 would pass every op above.
+test('gradcheck fails wrong gradients, by the hand-worked error', () => tidy(() => {
+  const x = Tensor.from([0.5, -1.5, 2], [3], 'float64');
+  const near = (got: number, want: number, what: string): void => assert.ok(Math.abs(got - want) < 1e-6, `${what}: ${got}, want ${want}`);
+  // Control: x*x is right (its error is float noise).
+  assert.ok(gradcheck((a) => a.mul(a).sum(), [x]).maxRelErr < TOL);
+  // Half the gradient: d/dx sum(x * stop(x)) comes out as x instead of 2x; the error is |x|,
+  // largest 2 at x = 2; relative |x| / max(1, |2x|) = 0.5 for all three.
+  const half = gradcheck((a) => a.mul(a.detach()).sum(), [x]);
+  near(half.maxAbsErr, 2, 'half gradient, max abs error');
+  near(half.maxRelErr, 0.5, 'half gradient, max relative error');
+  // A 0.1% scaled gradient: value tanh(x), gradient 1.001 (1 - tanh^2). Error 0.001 (1 - tanh^2),
+  // largest at x = 0.5: 0.001 * (1 - tanh(0.5)^2) = 7.864e-4, far above the 1e-6 the op checks use.
+  const scaled = gradcheck((a) => { const y = a.tanh().sum(); return y.add(y.sub(y.detach()).mul(0.001)); }, [x]);
+  near(scaled.maxRelErr, 0.001 * (1 - Math.tanh(0.5) ** 2), 'scaled gradient, max relative error');
+  assert.ok(scaled.maxRelErr > 100 * TOL);
+  // Wrong sign: value x, gradient -1 (numeric +1): error 2, relative 2.
+  const flipped = gradcheck((a) => a.detach().mul(2).sub(a).sum(), [x]);
+  near(flipped.maxRelErr, 2, 'flipped gradient, max relative error');
+  // A missing gradient: b is detached, so b.grad stays null and counts as 0; numeric d/db = a.
+  const missing = gradcheck((a, b) => a.mul(b.detach()).sum(), [x, Tensor.from([3, 1, -4], [3], 'float64')]);
+  near(missing.maxAbsErr, 2, 'missing gradient, max abs error (|a| at a = 2)');
+  near(missing.maxRelErr, 1, 'missing gradient, max relative error');
+}));
+
 test('autograd: requiresGrad, backward, grad accumulates, detach, noGrad', () => tidy(() => {
   const x = Tensor.from([1, 2, 3], [3], 'float64').requireGrad();
   assert.equal(x.requiresGrad, true);
