@@ -3,7 +3,9 @@
  *
  * Order of checks per request: rate limit (per client address, so token guessing is throttled
  * too) -> bearer token (when the server has one) -> the route (upload limits, sniffing, field
- * validation) -> the inference queue. Logs hold only method, route pattern, status and latency:
+ * validation) -> the inference queue. Closed by default: every route, including one added later
+ * (or through `extend`), needs the token unless it declares `config: { public: true }` (the
+ * liveness probe, the page and its files, the OpenAPI document). Logs hold only method, route pattern, status and latency:
  * never notes, patient fields, ids, file names or error messages of client errors.
  *
  * @example
@@ -54,12 +56,25 @@ export interface ServeOptions {
   /** fastify's logger option (default false); e.g. { level: 'info', stream } to capture lines. */
   logger?: FastifyServerOptions['logger'];
   version?: string;
+  /** More routes (an embedding application's): closed like ours unless they declare config.public. */
+  extend?: (app: FastifyInstance) => void;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Answered without the bearer token and outside the rate limit. Absent = closed. */
+    public?: boolean;
+    /** What the route adds to its OpenAPI operation (openapi.ts). */
+    openapi?: RouteDoc;
+  }
 }
 
 export interface ServeApp {
   app: FastifyInstance;
   queue: InferenceQueue;
   metrics: ServeMetrics;
+  /** Every registered route (HEAD ones included), as fastify's onRoute hook saw it. */
+  routes: readonly RouteOptions[];
 }
 
 export const DEFAULT_LIMITS: Readonly<ServeLimits> = Object.freeze({ maxUploadBytes: 20 * 1024 * 1024, maxPixels: 40_000_000, maxNoteChars: 5000 });
@@ -103,11 +118,10 @@ export async function buildApp(o: ServeOptions): Promise<ServeApp> {
   app.addHook('onRoute', (r) => {
     routes.push(r);
   });
-  const docOf = (req: { routeOptions: { config: unknown } }): RouteDoc | undefined => (req.routeOptions.config as { openapi?: RouteDoc } | undefined)?.openapi;
 
   app.addHook('onRequest', async (req, reply) => {
-    const doc = docOf(req);
-    if (doc?.auth !== true) return;
+    // Closed unless the route says otherwise: a route (or the 404 handler) without the flag needs the token.
+    if (req.routeOptions.config?.public === true) return;
     if (limiter !== null) {
       const r = limiter.take(req.ip);
       if (!r.ok) throw new HttpError(429, 'rate_limited', `too many requests from this client; retry in ${r.retryAfterS} s`, { 'retry-after': String(r.retryAfterS) });
@@ -169,6 +183,7 @@ export async function buildApp(o: ServeOptions): Promise<ServeApp> {
   registerMeta(app, ctx, metrics, routes, o.version ?? '0.0.0');
   registerGrade(app, ctx);
   registerSearch(app, ctx);
+  o.extend?.(app);
   await app.ready();
-  return { app, queue, metrics };
+  return { app, queue, metrics, routes };
 }

@@ -204,8 +204,6 @@ export const ImageSearchUploadDoc: Schema = multipartDoc({
 export interface RouteDoc {
   summary: string;
   description?: string;
-  /** Needs the bearer token when the server has one. */
-  auth: boolean;
   requestBody?: Schema;
   /** Non-JSON 200 responses, e.g. { 'image/jpeg': {...} }. */
   content200?: Record<string, Schema>;
@@ -224,8 +222,9 @@ const STD_ERRORS: Record<number, string> = {
 export function openApiDocument(routes: readonly RouteOptions[], info: { version: string; authRequired: boolean }): Schema {
   const paths: Record<string, Record<string, Schema>> = {};
   for (const r of routes) {
-    const doc = (r.config as { openapi?: RouteDoc } | undefined)?.openapi;
+    const doc = r.config?.openapi;
     if (doc === undefined) continue;
+    const auth = r.config?.public !== true; // closed unless the route says it is public (app.ts)
     const path = r.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
     const schema = (r.schema ?? {}) as { body?: Schema; params?: Schema; response?: Record<number, Schema> };
     const params = Object.entries(((schema.params?.['properties']) ?? {}) as Record<string, Schema>).map(([name, s]) => ({ name, in: 'path', required: true, schema: s }));
@@ -235,7 +234,7 @@ export function openApiDocument(routes: readonly RouteOptions[], info: { version
     responses['200'] = doc.content200
       ? { description: 'OK', content: doc.content200 }
       : { description: 'OK', content: { 'application/json': { schema: ok ?? {} } } };
-    const errors = { ...doc.errors, ...(doc.auth && info.authRequired ? { 401: STD_ERRORS[401] } : {}), ...(doc.auth ? { 429: STD_ERRORS[429] } : {}) };
+    const errors = { ...doc.errors, ...(auth && info.authRequired ? { 401: STD_ERRORS[401] } : {}), ...(auth ? { 429: STD_ERRORS[429] } : {}) };
     for (const [status, description] of Object.entries(errors)) {
       responses[status] = { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
     }
@@ -247,7 +246,7 @@ export function openApiDocument(routes: readonly RouteOptions[], info: { version
       if (params.length + query.length > 0) op['parameters'] = [...params, ...query];
       if (schema.body) op['requestBody'] = { required: true, content: { 'application/json': { schema: schema.body } } };
       if (doc.requestBody) op['requestBody'] = doc.requestBody;
-      if (doc.auth && info.authRequired) op['security'] = [{ bearer: [] }];
+      if (auth && info.authRequired) op['security'] = [{ bearer: [] }];
       (paths[path] ??= {})[m.toLowerCase()] = op;
     }
   }

@@ -77,6 +77,41 @@ test('a non-loopback server refuses to start without a token, and answers 401 wi
   assert.equal((await app.inject({ method: 'GET', url: '/' })).statusCode, 200);
 });
 
+/** The routes meant to be open: liveness, the page and its files, the API description. Nothing else. */
+const PUBLIC = new Set(['GET /healthz', 'GET /', 'GET /web/app.js', 'GET /web/style.css', 'GET /openapi.json']);
+
+test('closed by default: every registered route but the public ones answers 401 without the token, a new one too', async () => {
+  const built = await buildApp({
+    engine, index, dataRoot, host: '0.0.0.0', token: TOKEN, rateLimit: null,
+    // A route added without any flag, as a future route that forgets one would be.
+    extend: (a) => a.get('/v1/added-later', async () => ({ secret: 'patient data' })),
+  });
+  apps.push(built.app);
+  const seen: string[] = [];
+  for (const r of built.routes) {
+    const url = r.url.replace(/:[A-Za-z0-9_]+/g, fx.sampleId).replace(/\*/g, 'x');
+    for (const method of Array.isArray(r.method) ? r.method : [r.method]) {
+      const key = `${method === 'HEAD' ? 'GET' : method} ${r.url}`;
+      seen.push(`${method} ${r.url}`);
+      const none = await built.app.inject({ method: method as 'GET', url });
+      const wrong = await built.app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${TOKEN.slice(1)}x` } });
+      if (PUBLIC.has(key)) {
+        assert.equal(none.statusCode, 200, `${method} ${url} is public`);
+      } else {
+        assert.equal(none.statusCode, 401, `${method} ${url} without the token: ${none.statusCode}`);
+        assert.equal(wrong.statusCode, 401, `${method} ${url} with a wrong token: ${wrong.statusCode}`);
+        if (method !== 'HEAD') refusal(none, 401, 'unauthorized', /missing or wrong bearer token/);
+      }
+    }
+  }
+  // The walk saw the API routes, their HEAD twins and the added one (not an empty table).
+  for (const k of ['POST /v1/grade', 'GET /v1/cases/:id/image', 'HEAD /v1/cases/:id', 'GET /metrics', 'GET /v1/added-later']) assert.ok(seen.includes(k), `${k} walked`);
+  const ok = await built.app.inject({ method: 'GET', url: '/v1/added-later', headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.equal(ok.statusCode, 200);
+  // An unknown path is closed too: no 404 (nor its echo of the URL) before the token.
+  refusal(await built.app.inject({ method: 'GET', url: '/v1/nothing-here' }), 401, 'unauthorized', /bearer token/);
+});
+
 test('413: an upload over the byte limit, an image over the pixel limit', async () => {
   const app = await make({ maxUploadBytes: 4096, maxPixels: 10_000 });
   assert.ok(photo.length > 4096);

@@ -20,7 +20,6 @@ const DOC: RouteDoc = {
   description: 'Calibrated grade probabilities on both scales, the referable-DR flag (P(ICDR >= 2) >= 0.5), an attention-rollout ' +
     'heatmap over the crop the model saw, and optionally the k most similar indexed cases. The note and patient fields are optional; ' +
     'whatever is given joins the image in the fusion.',
-  auth: true,
   requestBody: GradeUploadDoc,
   errors: {
     400: 'A bad or unknown field, a missing image.',

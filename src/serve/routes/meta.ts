@@ -10,12 +10,12 @@ import { HealthSchema, InfoSchema, openApiDocument, type RouteDoc } from '../ope
 export function registerMeta(app: FastifyInstance, ctx: ServeContext, metrics: ServeMetrics, routes: readonly RouteOptions[], version: string): void {
   app.get('/healthz', {
     schema: { response: { 200: HealthSchema } },
-    config: { openapi: { summary: 'Liveness: the server answers', auth: false, errors: {} } satisfies RouteDoc },
+    config: { public: true, openapi: { summary: 'Liveness: the server answers', errors: {} } satisfies RouteDoc },
   }, async () => ({ status: 'ok', authRequired: ctx.authRequired }));
 
   app.get('/v1/info', {
     schema: { response: { 200: InfoSchema } },
-    config: { openapi: { summary: 'The model, the patient fields it reads, the index, the limits', auth: true, errors: {} } satisfies RouteDoc },
+    config: { openapi: { summary: 'The model, the patient fields it reads, the index, the limits', errors: {} } satisfies RouteDoc },
   }, async () => {
     const accepted = ctx.engine.acceptedFields;
     return {
@@ -40,7 +40,7 @@ export function registerMeta(app: FastifyInstance, ctx: ServeContext, metrics: S
   app.get('/metrics', {
     config: {
       openapi: {
-        summary: 'Prometheus metrics: request counts, latency histogram, queue depth, RSS, live tensors', auth: true, errors: {},
+        summary: 'Prometheus metrics: request counts, latency histogram, queue depth, RSS, live tensors', errors: {},
         content200: { 'text/plain; version=0.0.4': { schema: { type: 'string' } } },
       } satisfies RouteDoc,
     },
@@ -51,6 +51,7 @@ export function registerMeta(app: FastifyInstance, ctx: ServeContext, metrics: S
 
   let doc: unknown = null;
   app.get('/openapi.json', {
-    config: { openapi: { summary: 'This document', auth: false, errors: {}, content200: { 'application/json': { schema: { type: 'object' } } } } satisfies RouteDoc },
+    // Public: it describes the API (no data), and a client needs it to learn that a token is required.
+    config: { public: true, openapi: { summary: 'This document', errors: {}, content200: { 'application/json': { schema: { type: 'object' } } } } satisfies RouteDoc },
   }, async () => (doc ??= openApiDocument(routes, { version, authRequired: ctx.authRequired })));
 }

@@ -29,7 +29,7 @@ function needIndex(ctx: ServeContext): { index: EmbeddingIndex; cases: CaseStore
 export function registerSearch(app: FastifyInstance, ctx: ServeContext): void {
   app.post('/v1/search/text', {
     schema: { body: SearchTextBodySchema, response: { 200: SearchResponseSchema } },
-    config: { openapi: { summary: 'Find cases whose images match a text query', auth: true, errors: { 400: 'The body does not match the schema.', ...BUSY } } satisfies RouteDoc },
+    config: { openapi: { summary: 'Find cases whose images match a text query', errors: { 400: 'The body does not match the schema.', ...BUSY } } satisfies RouteDoc },
   }, async (req) => {
     const { index, cases } = needIndex(ctx);
     const body = req.body as { query: string; k?: number };
@@ -43,7 +43,7 @@ export function registerSearch(app: FastifyInstance, ctx: ServeContext): void {
     schema: { response: { 200: SearchResponseSchema } },
     config: {
       openapi: {
-        summary: 'Find cases similar to a fundus photo', auth: true, requestBody: ImageSearchUploadDoc,
+        summary: 'Find cases similar to a fundus photo', requestBody: ImageSearchUploadDoc,
         errors: { 400: 'A bad or unknown field, a missing image.', 413: 'Over the upload or pixel limit.', 415: 'Not an image.', 422: 'The image cannot be decoded.', ...BUSY },
       } satisfies RouteDoc,
     },
@@ -64,14 +64,14 @@ export function registerSearch(app: FastifyInstance, ctx: ServeContext): void {
 
   app.get('/v1/cases/:id', {
     schema: { params: ID_PARAMS, response: { 200: CaseSchema } },
-    config: { openapi: { summary: 'One indexed case: grades, note, metadata', auth: true, errors: { 400: 'The id is not a valid case id.', 404: 'No such case.', 501: BUSY[501] } } satisfies RouteDoc },
+    config: { openapi: { summary: 'One indexed case: grades, note, metadata', errors: { 400: 'The id is not a valid case id.', 404: 'No such case.', 501: BUSY[501] } } satisfies RouteDoc },
   }, async (req) => needIndex(ctx).cases.get((req.params as { id: string }).id));
 
   app.get('/v1/cases/:id/image', {
     schema: { params: ID_PARAMS },
     config: {
       openapi: {
-        summary: "A case's fundus photo (or a JPEG thumbnail with ?size=N)", auth: true,
+        summary: "A case's fundus photo (or a JPEG thumbnail with ?size=N)",
         query: [{ name: 'size', description: 'Longest side of a JPEG thumbnail, 32..1024 (default: the original file).', schema: { type: 'integer', minimum: 32, maximum: 1024 } }],
         content200: Object.fromEntries(Object.values(IMAGE_MIME).map((m) => [m, { schema: { type: 'string', format: 'binary' } }])),
         errors: { 400: 'The id or size is not valid.', 404: 'No such case, or it has no image.', 501: BUSY[501] },

@@ -1,7 +1,8 @@
 /**
  * The web page: GET / (index.html), GET /web/app.js, GET /web/style.css, read once from
  * <package>/assets/web/ (found from src/ under tsx and from dist/ when compiled). Plain files, no
- * build step; a strict Content-Security-Policy allows only this origin's scripts and styles.
+ * build step; a strict Content-Security-Policy allows only this origin's scripts and styles. Public
+ * (no token): the page itself asks for the token and sends it with its API calls.
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
@@ -19,7 +20,7 @@ export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'
 export function registerWeb(app: FastifyInstance): void {
   for (const [url, file, type] of FILES) {
     const body = readFileSync(assetPath('web', file));
-    app.get(url, async (_req, reply) => reply
+    app.get(url, { config: { public: true } }, async (_req, reply) => reply
       .type(type)
       .header('content-security-policy', PAGE_CSP)
       .header('cache-control', 'no-cache')
