@@ -21,6 +21,16 @@ export interface ConfusionChartOptions extends ChartOptions {
  *     outFile: 'out/icdr-confusion.png' });
  */
 export async function confusionMatrixChart(matrix: readonly (readonly number[])[], opts: ConfusionChartOptions = {}): Promise<Buffer> {
+  return renderVegaLite(confusionMatrixSpec(matrix, opts), opts);
+}
+
+/**
+ * The Vega-Lite spec of {@link confusionMatrixChart}: one data row per cell, `{ truth, pred, count,
+ * share (of the true class), label }`, rows in [truth][prediction] order.
+ *
+ * @example confusionMatrixSpec([[3, 1], [0, 2]]).data // { values: [{ truth: '0', pred: '0', count: 3, share: 0.75, label: '3 (75%)' }, ...] }
+ */
+export function confusionMatrixSpec(matrix: readonly (readonly number[])[], opts: ConfusionChartOptions = {}): TopLevelSpec {
   const k = matrix.length;
   if (k === 0 || matrix.some((r) => r.length !== k)) {
     throw new Error(`confusionMatrixChart: matrix is ${k}x${matrix.map((r) => r.length).join('/')}, expected square K x K`);
@@ -64,7 +74,7 @@ export async function confusionMatrixChart(matrix: readonly (readonly number[])[
       },
     ],
   };
-  return renderVegaLite(spec, opts);
+  return spec;
 }
 
 /** "12 (63%)"; zero cells show just "0"; non-zero shares that round to 0% show "<1%". */

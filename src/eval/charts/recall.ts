@@ -23,6 +23,16 @@ const PROTOCOL_LABEL: Record<RetrievalResult['protocol'], string> = { strict: 's
  *     { title: 'Text -> image retrieval', outFile: 'out/recall.png' });
  */
 export async function recallAtKChart(series: readonly RecallSeries[], opts: ChartOptions = {}): Promise<Buffer> {
+  return renderVegaLite(recallAtKSpec(series, opts), opts);
+}
+
+/**
+ * The Vega-Lite spec of {@link recallAtKChart}: one data row per model, protocol and K with a
+ * finite value, `{ model, protocol, k: 'Recall@5', kNum: 5, recall }`.
+ *
+ * @example recallAtKSpec([{ model: 'retalign', results: [r.strict] }]).data
+ */
+export function recallAtKSpec(series: readonly RecallSeries[], opts: ChartOptions = {}): TopLevelSpec {
   const rows: { model: string; protocol: string; k: string; kNum: number; recall: number }[] = [];
   const models: string[] = [];
   for (const s of series) {
@@ -64,5 +74,5 @@ export async function recallAtKChart(series: readonly RecallSeries[], opts: Char
       ],
     },
   };
-  return renderVegaLite(spec, opts);
+  return spec;
 }

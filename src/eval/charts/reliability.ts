@@ -17,6 +17,17 @@ const KIND_GAP = 'gap to mean confidence';
  *   await reliabilityChart(c.bins, { ece: c.ece, title: 'ICDR calibration (T = 1.7)', outFile: 'out/rel.png' });
  */
 export async function reliabilityChart(bins: readonly ReliabilityBin[], opts: ChartOptions & { ece?: number } = {}): Promise<Buffer> {
+  return renderVegaLite(reliabilitySpec(bins, opts), opts);
+}
+
+/**
+ * The Vega-Lite spec of {@link reliabilityChart}: the top panel's bars are two rows per non-empty
+ * bin (`{ lo, hi, y: 0, y2: accuracy }` and `{ lo, hi, y: accuracy, y2: meanConfidence }`), the
+ * bottom panel's rows are the non-empty bins with their counts.
+ *
+ * @example reliabilitySpec(expectedCalibrationError(conf, correct, 10).bins)
+ */
+export function reliabilitySpec(bins: readonly ReliabilityBin[], opts: ChartOptions & { ece?: number } = {}): TopLevelSpec {
   if (bins.length === 0) throw new Error('reliabilityChart: no bins given');
   const rows = bins.map((b) => ({ lo: b.lo, hi: b.hi, count: b.count, accuracy: b.count > 0 ? b.accuracy : null, conf: b.count > 0 ? b.meanConfidence : null }));
   const filled = rows.filter((r) => r.count > 0);
@@ -75,5 +86,5 @@ export async function reliabilityChart(bins: readonly ReliabilityBin[], opts: Ch
       },
     ],
   };
-  return renderVegaLite(spec, opts);
+  return spec;
 }

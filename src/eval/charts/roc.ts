@@ -21,6 +21,16 @@ export interface RocSeries {
  *     { title: 'Referable DR (ICDR >= 2)', outFile: 'out/roc.png' });
  */
 export async function rocChart(series: readonly RocSeries[], opts: ChartOptions = {}): Promise<Buffer> {
+  return renderVegaLite(rocSpec(series, opts), opts);
+}
+
+/**
+ * The Vega-Lite spec of {@link rocChart}: the curves' data (second layer) holds one row per
+ * finite point, `{ model: 'name (AUC 0.875)', fpr, tpr, i }`, in each series' point order.
+ *
+ * @example rocSpec([{ name: 'A', points: rocCurve(labels, scores), auc: 0.9 }])
+ */
+export function rocSpec(series: readonly RocSeries[], opts: ChartOptions = {}): TopLevelSpec {
   if (series.length === 0) throw new Error('rocChart: no series given (expected at least one model)');
   const rows: { model: string; fpr: number; tpr: number; i: number }[] = [];
   const names: string[] = [];
@@ -57,5 +67,5 @@ export async function rocChart(series: readonly RocSeries[], opts: ChartOptions 
       },
     ],
   };
-  return renderVegaLite(spec, opts);
+  return spec;
 }

@@ -31,6 +31,20 @@ export async function embeddingScatterChart(
   grades: ArrayLike<number | null>,
   opts: ScatterChartOptions = {},
 ): Promise<Buffer> {
+  return renderVegaLite(embeddingScatterSpec(points, grades, opts), opts);
+}
+
+/**
+ * The Vega-Lite spec of {@link embeddingScatterChart}: one data row per point, `{ x, y, grade:
+ * '0'..'4' | 'unknown', order }`, in input order.
+ *
+ * @example embeddingScatterSpec([0, 1, 2, 3], [0, null]).data // { values: [{ x: 0, y: 1, grade: '0', order: 1 }, ...] }
+ */
+export function embeddingScatterSpec(
+  points: ArrayLike<number>,
+  grades: ArrayLike<number | null>,
+  opts: ScatterChartOptions = {},
+): TopLevelSpec {
   const n = grades.length;
   if (points.length !== 2 * n) throw new Error(`embeddingScatterChart: ${points.length} coordinates for ${n} grades (expected 2 per point)`);
   const k = opts.numClasses ?? 5;
@@ -68,5 +82,5 @@ export async function embeddingScatterChart(
       order: { field: 'order', type: 'quantitative' },
     },
   };
-  return renderVegaLite(spec, opts);
+  return spec;
 }

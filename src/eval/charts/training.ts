@@ -43,6 +43,16 @@ function flatten(row: LogRow): Record<string, number> {
  *   await trainingCurvesChart(rows, { parts: ['loss.itc', 'loss.mlm', 'loss.mae'], outFile: 'out/train.png' });
  */
 export async function trainingCurvesChart(rows: readonly LogRow[], opts: TrainingChartOptions = {}): Promise<Buffer> {
+  return renderVegaLite(trainingCurvesSpec(rows, opts), opts);
+}
+
+/**
+ * The Vega-Lite spec of {@link trainingCurvesChart}: one data row per log row and part with a
+ * finite value (positive on a log scale), `{ step, part: 'loss.itc', value }`.
+ *
+ * @example trainingCurvesSpec([{ step: 0, loss: { itc: 4 } }]).data // { values: [{ step: 0, part: 'loss.itc', value: 4 }] }
+ */
+export function trainingCurvesSpec(rows: readonly LogRow[], opts: TrainingChartOptions = {}): TopLevelSpec {
   const stepKey = opts.stepKey ?? 'step';
   const flat = rows.map(flatten);
   flat.forEach((r, i) => {
@@ -91,5 +101,5 @@ export async function trainingCurvesChart(rows: readonly LogRow[], opts: Trainin
             encoding: { x, y: { ...y, title: null } },
           })),
         };
-  return renderVegaLite(spec, opts);
+  return spec;
 }
