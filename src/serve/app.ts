@@ -1,7 +1,8 @@
 /**
  * The HTTP server: a fastify app over a ServeEngine and an EmbeddingIndex.
  *
- * Order of checks per request: rate limit (per client address, so token guessing is throttled
+ * Order of checks per request: the Host header on a loopback server (DNS rebinding: 421) and the
+ * Origin of a state-changing request (cross-site forgery: 403), see origin.ts -> rate limit (per client address, so token guessing is throttled
  * too) -> bearer token (when the server has one) -> the route (upload limits, sniffing, field
  * validation) -> the inference queue. Closed by default: every route, including one added later
  * (or through `extend`), needs the token unless it declares `config: { public: true }` (the
@@ -16,13 +17,14 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { EmbeddingIndex } from '../index/index.js';
-import { assertBindable, bearerMatches } from './auth.js';
+import { assertBindable, bearerMatches, isLoopbackHost } from './auth.js';
 import { CaseStore } from './cases.js';
 import type { ServeContext, ServeLimits } from './context.js';
 import type { ServeEngine } from './engine.js';
 import { HttpError } from './errors.js';
 import { ServeMetrics } from './metrics.js';
 import type { RouteDoc } from './openapi.js';
+import { crossOriginRefusal, hostRefusal, parseAllowedHosts } from './origin.js';
 import { InferenceQueue } from './queue.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { registerGrade } from './routes/grade.js';
@@ -40,6 +42,8 @@ export interface ServeOptions {
   host: string;
   /** Bearer token; when set, every API route requires it (loopback too). */
   token: string | null;
+  /** More Host names a loopback server answers (--allowed-host: 'name' or 'name:port'; comma lists too). */
+  allowedHosts?: readonly string[];
   /** Upload limit in bytes (default 20 MiB). */
   maxUploadBytes?: number;
   /** Decoded-pixel limit (default 40 MP; never above the model's own limit). */
@@ -88,6 +92,8 @@ function positiveInt(v: number, name: string): number {
 /** Builds the app (routes registered, not listening). Throws for a non-loopback host without a token. */
 export async function buildApp(o: ServeOptions): Promise<ServeApp> {
   assertBindable(o.host, o.token);
+  const loopbackOnly = isLoopbackHost(o.host);
+  const allowedHosts = parseAllowedHosts(o.allowedHosts ?? []);
   if (o.index !== null && o.index.identity.checkpointId !== o.engine.checkpointId) {
     throw new Error(`serve: the index was built from checkpoint '${o.index.identity.checkpointId}' but the model is '${o.engine.checkpointId}': ` +
       'its vectors are in another embedding space; rebuild the index with this checkpoint');
@@ -120,6 +126,11 @@ export async function buildApp(o: ServeOptions): Promise<ServeApp> {
   });
 
   app.addHook('onRequest', async (req, reply) => {
+    // Every route, public ones too: the server's port from the connection (unknown under inject).
+    const badHost = hostRefusal(req.headers.host, { loopbackOnly, allowed: allowedHosts, port: req.socket?.localPort ?? null });
+    if (badHost !== null) throw new HttpError(421, 'host_not_allowed', badHost);
+    const forged = crossOriginRefusal(req.method, { host: req.headers.host, origin: req.headers.origin, secFetchSite: req.headers['sec-fetch-site'] as string | undefined });
+    if (forged !== null) throw new HttpError(403, 'cross_origin', forged);
     // Closed unless the route says otherwise: a route (or the 404 handler) without the flag needs the token.
     if (req.routeOptions.config?.public === true) return;
     if (limiter !== null) {

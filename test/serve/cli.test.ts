@@ -99,10 +99,12 @@ test('grade: bars on both scales, the referable flag, calibrated confidence (or 
   await assert.rejects(cli(['grade', '--checkpoint', fx.checkpoint, txt]), /notes\.jpg: the file holds text, not a JPEG, PNG, WebP or TIFF image/);
 });
 
-test('serve: refuses a non-loopback host without a token before loading anything; checks the token file', async () => {
+test('serve: refuses a non-loopback host without a token before loading anything; checks the token file and --allowed-host', async () => {
   await assert.rejects(cli(['serve', '--checkpoint', '/nonexistent', '--index', '/nonexistent', '--host', '0.0.0.0']), /refusing to listen on 0\.0\.0\.0 without authentication/);
   const short = join(tmp, 'token');
   writeFileSync(short, 'abc\n', { mode: 0o600 });
   await assert.rejects(cli(['serve', '--checkpoint', '/x', '--index', '/x', '--token-file', short]), /the token has 3 characters; expected at least 16/);
   await assert.rejects(cli(['serve', '--checkpoint', '/x', '--index', '/x', '--port', '70000']), /--port must be an integer in \[0, 65535\], got "70000"/);
+  await assert.rejects(cli(['serve', '--checkpoint', '/x', '--index', '/x', '--allowed-host', 'retina.lan', '--allowed-host', 'ok.lan,http://x/']),
+    /--allowed-host "http:\/\/x\/": expected a host name or address with an optional port/);
 });

@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -110,6 +111,66 @@ test('closed by default: every registered route but the public ones answers 401 
   assert.equal(ok.statusCode, 200);
   // An unknown path is closed too: no 404 (nor its echo of the URL) before the token.
   refusal(await built.app.inject({ method: 'GET', url: '/v1/nothing-here' }), 401, 'unauthorized', /bearer token/);
+});
+
+test('DNS rebinding: a loopback server answers only loopback Host names (and --allowed-host ones), 421 otherwise', async () => {
+  const app = await make({ allowedHosts: ['retina.lan', 'localhost:9000,[::1]:9001'] });
+  const get = (url: string, host: string) => app.inject({ method: 'GET', url, headers: { host } });
+  // The reproduction of the issue: the note of a case, through a foreign name pointing at 127.0.0.1.
+  for (const url of [`/v1/cases/${fx.sampleId}`, '/', '/healthz', '/openapi.json']) {
+    const r = await get(url, 'attacker.example:8080');
+    refusal(r, 421, 'host_not_allowed', /^Host "attacker\.example:8080" is not allowed: this server listens on loopback and answers only localhost, 127\.0\.0\.1 or \[::1\].*--allowed-host/);
+    assert.doesNotMatch(r.body, /note/);
+  }
+  refusal(await get('/healthz', '127.0.0.1.attacker.example'), 421, 'host_not_allowed', /is not allowed/);
+  refusal(await get('/healthz', 'localhost@attacker.example'), 421, 'host_not_allowed', /is not allowed/);
+  for (const host of ['localhost', 'LOCALHOST:8080', '127.0.0.1', '127.3.2.1:80', '[::1]:8080', 'retina.lan', 'Retina.LAN:8443', 'localhost:9000', '[::1]:9001']) {
+    assert.equal((await get(`/v1/cases/${fx.sampleId}`, host)).statusCode, 200, host);
+  }
+  // A non-loopback server (with its token) answers any name: the token guards it.
+  const open = await make({ host: '0.0.0.0', token: TOKEN });
+  assert.equal((await open.inject({ method: 'GET', url: '/healthz', headers: { host: 'retina.example.org' } })).statusCode, 200);
+
+  // Listening for real: the Host's port must be the server's (or absent).
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as { port: number }).port;
+  const status = (host: string): Promise<{ status: number; body: string }> => new Promise((done, fail) => {
+    const r = httpRequest({ host: '127.0.0.1', port, path: '/healthz', headers: { host } }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += String(c)));
+      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+    });
+    r.on('error', fail);
+    r.end();
+  });
+  assert.equal((await status(`127.0.0.1:${port}`)).status, 200);
+  assert.equal((await status('localhost')).status, 200);
+  assert.equal((await status('localhost:9000')).status, 200); // allowed with that port
+  const other = await status(`localhost:${port === 1 ? 2 : 1}`);
+  assert.equal(other.status, 421);
+  assert.match(JSON.parse(other.body).message, new RegExp(`\\(port ${port} or none\\)`));
+  assert.equal((await status(`retina.lan:${port}`)).status, 200);
+  await assert.rejects(make({ allowedHosts: ['bad host!'] }), /--allowed-host "bad host!": expected a host name or address with an optional port/);
+});
+
+test('cross-origin: a state-changing request from another Origin, or Sec-Fetch-Site cross-site, is refused with 403', async () => {
+  const app = await make();
+  const form = multipart([imagePart(photo), { name: 'heatmap', value: 'false' }]);
+  const send = (headers: Record<string, string>) => app.inject({ method: 'POST', url: '/v1/grade', payload: form.payload, headers: { ...form.headers, host: '127.0.0.1:8080', ...headers } });
+  // The issue's reproduction: a multipart POST from another origin.
+  refusal(await send({ origin: 'http://attacker.example' }), 403, 'cross_origin',
+    /^cross-origin POST from Origin "http:\/\/attacker\.example" to Host "127\.0\.0\.1:8080" refused: only this server's own page may send it$/);
+  refusal(await send({ origin: 'http://127.0.0.1:3000' }), 403, 'cross_origin', /cross-origin POST/); // another local port
+  refusal(await send({ origin: 'null' }), 403, 'cross_origin', /cross-origin POST from Origin "null"/);
+  refusal(await send({ 'sec-fetch-site': 'cross-site' }), 403, 'cross_origin', /^cross-site POST refused \(Sec-Fetch-Site: cross-site\)/);
+  const json = (headers: Record<string, string>) => app.inject({ method: 'POST', url: '/v1/search/text', payload: { query: 'exudates' }, headers: { host: 'localhost:8080', ...headers } });
+  refusal(await json({ origin: 'https://attacker.example', 'sec-fetch-site': 'cross-site' }), 403, 'cross_origin', /cross-site POST/);
+  // The page's own requests, and clients that send no Origin (curl), pass.
+  assert.equal((await send({ origin: 'http://127.0.0.1:8080', 'sec-fetch-site': 'same-origin' })).statusCode, 200);
+  assert.equal((await send({})).statusCode, 200);
+  assert.equal((await json({ origin: 'http://LOCALHOST:8080' })).statusCode, 200);
+  // Reads are not state-changing: a GET with a foreign Origin is answered (CORS keeps its body from that page).
+  assert.equal((await app.inject({ method: 'GET', url: '/healthz', headers: { origin: 'http://attacker.example' } })).statusCode, 200);
 });
 
 test('413: an upload over the byte limit, an image over the pixel limit', async () => {

@@ -11,6 +11,7 @@ import { ServeMetrics } from '../../src/serve/metrics.js';
 import { heatmapSide, rampColor, upsampleGrid } from '../../src/serve/heatmap.js';
 import { assertBindable, bearerMatches, checkToken, isLoopbackHost } from '../../src/serve/auth.js';
 import { bar, excerpt, table } from '../../src/serve/format.js';
+import { crossOriginRefusal, hostRefusal, parseAllowedHosts, splitHost } from '../../src/serve/origin.js';
 import { meanPairwiseCosine } from '../../src/serve/build-index.js';
 
 const ALL = new Set(['patient_age', 'patient_sex', 'diabetes', 'diabetes_time_y', 'insulin', 'comorbidities', 'camera', 'exam_eye']);
@@ -201,4 +202,28 @@ test('meanPairwiseCosine: hand-computed cases and the O(n^2) definition', () => 
   let sum = 0;
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== j) for (let k = 0; k < d; k++) sum += (rows[i * d + k] as number) * (rows[j * d + k] as number);
   assert.ok(Math.abs(meanPairwiseCosine(rows, n, d) - sum / (n * (n - 1))) < 1e-6);
+});
+
+test('origin: Host splitting, --allowed-host parsing, the loopback Host rule with ports, cross-origin writes', () => {
+  assert.deepEqual(splitHost('LocalHost:8080'), { name: 'localhost', port: 8080 });
+  assert.deepEqual(splitHost('[::1]'), { name: '[::1]', port: null });
+  for (const bad of ['a b', 'x:99999', 'user@host', 'http://x', '::1', '']) assert.equal(splitHost(bad), null, bad);
+  assert.deepEqual(parseAllowedHosts(['a.lan, b.lan:9000', '[::1]:1']), [{ name: 'a.lan', port: null }, { name: 'b.lan', port: 9000 }, { name: '[::1]', port: 1 }]);
+  assert.throws(() => parseAllowedHosts(['..evil']), /--allowed-host "\.\.evil": expected a host name/);
+  const o = { loopbackOnly: true, allowed: parseAllowedHosts(['b.lan:9000']), port: 8080 };
+  for (const h of ['localhost', 'localhost:8080', '127.0.0.1:8080', '127.255.0.9', '[::1]:8080', 'b.lan:9000']) assert.equal(hostRefusal(h, o), null, h);
+  for (const h of ['localhost:8081', 'b.lan', 'b.lan:8080', '128.0.0.1', '[::2]', '0.0.0.0:8080', 'localhost.evil']) assert.match(hostRefusal(h, o) ?? '', /is not allowed/, h);
+  assert.match(hostRefusal(undefined, o) ?? '', /^no Host header: /);
+  assert.equal(hostRefusal('evil.example', { ...o, loopbackOnly: false }), null);
+  assert.equal(hostRefusal('localhost:1', { ...o, port: null }), null); // port unknown (inject): names only
+  assert.equal(crossOriginRefusal('GET', { host: 'localhost:8080', origin: 'http://evil.example', secFetchSite: 'cross-site' }), null);
+  assert.equal(crossOriginRefusal('POST', { host: 'localhost:8080' }), null);
+  assert.equal(crossOriginRefusal('POST', { host: 'localhost', origin: 'http://localhost' }), null);
+  assert.equal(crossOriginRefusal('POST', { host: 'x.lan', origin: 'https://x.lan' }), null); // behind a TLS proxy: default ports
+  assert.equal(crossOriginRefusal('delete', { host: 'localhost:8080', origin: 'http://localhost:8080', secFetchSite: 'same-origin' }), null);
+  for (const [method, h] of [
+    ['POST', { host: 'localhost:8080', origin: 'http://localhost:8081' }], ['PUT', { host: 'localhost:80', origin: 'https://localhost' }],
+    ['DELETE', { host: 'localhost:8080', origin: 'null' }], ['PATCH', { host: 'localhost:8080', origin: 'not a url' }],
+    ['POST', { host: 'localhost:8080', secFetchSite: 'cross-site' }], ['POST', { origin: 'http://localhost' }],
+  ] as const) assert.match(crossOriginRefusal(method, h) ?? '', /^cross-(origin|site) /, `${method} ${JSON.stringify(h)}`);
 });

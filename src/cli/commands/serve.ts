@@ -7,6 +7,7 @@ import { cpus } from 'node:os';
 import { setNumThreads } from '../../tensor/index.js';
 import { assertBindable, readTokenFile } from '../../serve/auth.js';
 import { DEFAULT_LIMITS, DEFAULT_RATE_LIMIT } from '../../serve/app.js';
+import { parseAllowedHosts } from '../../serve/origin.js';
 import { startServer } from '../../serve/server.js';
 
 function int(name: string, min: number, max: number): (v: string) => number {
@@ -27,6 +28,8 @@ export function register(program: Command): void {
     .option('--host <host>', 'address to listen on (a non-loopback one requires --token-file)', '127.0.0.1')
     .option('--port <port>', 'TCP port', int('--port', 0, 65535), 8080)
     .option('--token-file <file>', 'file whose first line is the bearer token (at least 16 characters)')
+    .option('--allowed-host <host>', 'on a loopback address, also answer this Host name (name or name:port; repeatable or a comma list), ' +
+      'e.g. the local end of an ssh tunnel on another port; other names are refused (DNS rebinding)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--data <dir>', 'data folder of the cases\' images (default: the one recorded at index build)')
     .option('--max-upload-mb <n>', 'largest uploaded image file, MiB', int('--max-upload-mb', 1, 1024), DEFAULT_LIMITS.maxUploadBytes / 1024 / 1024)
     .option('--max-queue <n>', 'inference jobs allowed to wait (503 beyond)', int('--max-queue', 0, 100000), 64)
@@ -34,12 +37,13 @@ export function register(program: Command): void {
     .option('--threads <n>', 'libtorch threads (default: every core; on a machine shared with other work, 1 is often faster)',
       int('--threads', 1, 1024), Math.max(1, cpus().length))
     .option('--rate-limit <n>', 'requests per minute per client (0 = off)', int('--rate-limit', 0, 1_000_000), DEFAULT_RATE_LIMIT.perMinute)
-    .action(async (o: { checkpoint: string; index: string; host: string; port: number; tokenFile?: string; data?: string; maxUploadMb: number; maxQueue: number; concurrency: number; threads: number; rateLimit: number }) => {
+    .action(async (o: { checkpoint: string; index: string; host: string; port: number; tokenFile?: string; allowedHost: string[]; data?: string; maxUploadMb: number; maxQueue: number; concurrency: number; threads: number; rateLimit: number }) => {
       const token = o.tokenFile === undefined ? null : readTokenFile(o.tokenFile);
       assertBindable(o.host, token); // before loading anything
+      parseAllowedHosts(o.allowedHost);
       setNumThreads(o.threads);
       const s = await startServer({
-        checkpoint: o.checkpoint, index: o.index, data: o.data, host: o.host, port: o.port, token,
+        checkpoint: o.checkpoint, index: o.index, data: o.data, host: o.host, port: o.port, token, allowedHosts: o.allowedHost,
         maxUploadBytes: o.maxUploadMb * 1024 * 1024, maxQueue: o.maxQueue, concurrency: o.concurrency,
         rateLimit: o.rateLimit === 0 ? null : { perMinute: o.rateLimit, burst: Math.max(1, Math.min(DEFAULT_RATE_LIMIT.burst, o.rateLimit)) },
         logger: { level: 'info' },
