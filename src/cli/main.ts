@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fsErrorInWords } from '../data/paths.js';
 
 type Register = (program: Command) => void;
 
@@ -54,7 +55,8 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version exit with code 0 through exitOverride.
       return e.exitCode;
     }
-    throw e;
+    // A raw ENOTDIR/EACCES/... that no check caught is still said in words, with its path.
+    throw fsErrorInWords(e);
   }
   return typeof process.exitCode === 'number' ? process.exitCode : 0;
 }

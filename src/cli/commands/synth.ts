@@ -5,7 +5,6 @@
  * @example retalign synth --out /tmp/brset-twin --patients 500 --size 224 --seed 1 --prevalence balanced
  */
 import type { Command } from 'commander';
-import { writeContactSheet } from '../../data/synth/contact-sheet.js';
 import { synthesize, type SynthFormat } from '../../data/synth/synthesize.js';
 import type { Prevalence } from '../../data/synth/grades.js';
 import { progress } from '../progress.js';
@@ -18,6 +17,7 @@ interface SynthFlags {
   prevalence: string;
   format: string;
   images: boolean;
+  force: boolean;
   contactSheet?: string;
 }
 
@@ -42,7 +42,7 @@ export function register(program: Command): void {
         'ground_truth.json with every drawn lesion) or of DeepEyeNet (DeepEyeNet_{train,valid,test}.json + images ' +
         'with a different camera look). Deterministic: the same options give the same bytes.',
     )
-    .requiredOption('--out <dir>', 'output folder (created)')
+    .requiredOption('--out <dir>', 'output folder: new or empty (it is created); a folder with other files is refused')
     .option('--patients <n>', 'BRSET: patients (1-4 images each, ~1.9 on average); DeepEyeNet: images', '200')
     .option('--size <px>', 'image height in px (BRSET frames are 1.3x wider, DeepEyeNet square)', '224')
     .option('--seed <s>', 'random seed (0..4294967295)', '1')
@@ -50,6 +50,7 @@ export function register(program: Command): void {
     .option('--format <name>', "'brset' or 'deepeyenet'", 'brset')
     .option('--no-images', 'write labels and ground truth only (no rendering)')
     .option('--contact-sheet <png>', 'also write a PNG with one image per ICDR grade 0..4, labelled')
+    .option('--force', 'replace an earlier synth output in --out (marked by .retalign-synth.json); files synth did not write are never overwritten', false)
     .action(async (f: SynthFlags) => {
       const size = integer('--size', f.size, 32, 4096);
       const seed = integer('--seed', f.seed, 0, 0xffffffff);
@@ -61,9 +62,10 @@ export function register(program: Command): void {
         prevalence: oneOf<Prevalence>('--prevalence', f.prevalence, ['real', 'balanced']),
         format: oneOf<SynthFormat>('--format', f.format, ['brset', 'deepeyenet']),
         images: f.images,
+        force: f.force,
+        ...(f.contactSheet !== undefined ? { contactSheet: f.contactSheet } : {}),
         onProgress: progress('rendering'),
       });
-      if (f.contactSheet !== undefined) await writeContactSheet(f.contactSheet, size, seed);
       const perS = summary.imagesWritten > 0 ? ` (${(summary.imagesWritten / summary.seconds).toFixed(1)} images/s)` : '';
       console.log(
         `synth: wrote ${summary.records} ${summary.format} records, ${summary.imagesWritten} images, to ${summary.out} ` +

@@ -2,11 +2,15 @@
  * `synthesize(opts)`: write a synthetic BRSET folder (labels.csv + fundus_photos/ + ground_truth.json)
  * or a DeepEyeNet-shaped folder (DeepEyeNet_{train,valid,test}.json + eyenet0420/ + ground_truth.json).
  * Deterministic: the same options give the same bytes. Rendering is optional (`images: false`
- * writes labels and ground truth only).
+ * writes labels and ground truth only). It never writes over a file it did not create: a folder
+ * that is not empty is refused unless it holds an earlier synth output and `force` is given
+ * (out-folder.ts has the rules).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readSync, closeSync, statSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { writeContactSheet } from './contact-sheet.js';
+import { claimSynthFolder } from './out-folder.js';
 import { brsetCsv } from './brset-csv.js';
 import { generateCohort, type SynthImage } from './cohort.js';
 import { DEEPEYENET_SPLITS, deepEyeNetJson, generateDeepEyeNet, type DeepEyeNetItem } from './deepeyenet.js';
@@ -39,6 +43,10 @@ export interface SynthOptions {
   images?: boolean;
   /** BRSET: probability of an SDRG label one step off its lesions for eyes with DR. Default 0.02. */
   gradeNoise?: number;
+  /** Replace an earlier synth output in `out` (never a file synth did not write there). Default false. */
+  force?: boolean;
+  /** Also write a PNG contact sheet (one image per ICDR grade) here; an existing file is refused unless `force` and it is a PNG. */
+  contactSheet?: string;
   /** Called after each image is written (or each record when images are off). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -61,11 +69,12 @@ export interface SynthSummary {
 }
 
 /** Defaults and validation; throws naming the option, the value and what was expected. */
-export function resolveSynthOptions(o: SynthOptions): Required<Omit<SynthOptions, 'onProgress'>> & Pick<SynthOptions, 'onProgress'> {
+export function resolveSynthOptions(o: SynthOptions): Required<Omit<SynthOptions, 'onProgress' | 'contactSheet'>> & Pick<SynthOptions, 'onProgress' | 'contactSheet'> {
   const r = {
     out: resolve(o.out), patients: o.patients ?? 200, size: o.size ?? 224, seed: o.seed ?? 1,
     prevalence: o.prevalence ?? 'real', format: o.format ?? 'brset', images: o.images ?? true,
-    gradeNoise: o.gradeNoise ?? 0.02, onProgress: o.onProgress,
+    gradeNoise: o.gradeNoise ?? 0.02, force: o.force ?? false, onProgress: o.onProgress,
+    contactSheet: o.contactSheet === undefined ? undefined : resolve(o.contactSheet),
   };
   const bad = (name: string, v: unknown, expected: string): never => {
     throw new Error(`synth: option ${name} = ${JSON.stringify(v)}: expected ${expected}`);
@@ -76,6 +85,7 @@ export function resolveSynthOptions(o: SynthOptions): Required<Omit<SynthOptions
   if (r.prevalence !== 'real' && r.prevalence !== 'balanced') bad('prevalence', r.prevalence, "'real' or 'balanced'");
   if (r.format !== 'brset' && r.format !== 'deepeyenet') bad('format', r.format, "'brset' or 'deepeyenet'");
   if (!(r.gradeNoise >= 0 && r.gradeNoise <= 1)) bad('gradeNoise', r.gradeNoise, 'a probability in [0, 1]');
+  if (r.contactSheet !== undefined && r.size > 2048) bad('size', r.size, 'at most 2048 (px) with a contact sheet');
   return r;
 }
 
@@ -125,17 +135,13 @@ export function deepEyeNetJob(seed: number, size: number, it: DeepEyeNetItem): J
 export async function synthesize(opts: SynthOptions): Promise<SynthSummary> {
   const o = resolveSynthOptions(opts);
   const t0 = Date.now();
-  mkdirSync(o.out, { recursive: true });
-  const files: string[] = [];
-  const writeText = (rel: string, text: string): void => {
-    writeFileSync(join(o.out, rel), text);
-    files.push(rel);
-  };
 
+  // Everything to write is known before the first byte goes to disk, so the folder can be checked first.
+  const texts: [string, string][] = [];
   const jobs: Job[] = [];
   if (o.format === 'brset') {
     const cohort = generateCohort({ patients: o.patients, seed: o.seed, prevalence: o.prevalence, gradeNoise: o.gradeNoise });
-    writeText('labels.csv', brsetCsv(cohort.map((i) => i.row)));
+    texts.push(['labels.csv', brsetCsv(cohort.map((i) => i.row))]);
     const scenes = new Map<string, EyeScene>();
     for (const img of cohort) {
       const key = `${img.patientId}:${img.eyeIndex}`;
@@ -145,16 +151,31 @@ export async function synthesize(opts: SynthOptions): Promise<SynthSummary> {
     }
   } else {
     const items = generateDeepEyeNet({ entries: o.patients, seed: o.seed, prevalence: o.prevalence });
-    for (const split of DEEPEYENET_SPLITS) writeText(`DeepEyeNet_${split}.json`, deepEyeNetJson(items, split, o.seed));
+    for (const split of DEEPEYENET_SPLITS) texts.push([`DeepEyeNet_${split}.json`, deepEyeNetJson(items, split, o.seed)]);
     for (const it of items) jobs.push(deepEyeNetJob(o.seed, o.size, it));
   }
-
   const truth = {
     generator: 'retalign-synth', version: SYNTH_VERSION, seed: o.seed, format: o.format, size: o.size,
     prevalence: o.prevalence, patients: o.patients, gradeNoise: o.format === 'brset' ? o.gradeNoise : 0,
     images: jobs.map((j) => j.truth),
   };
-  writeText('ground_truth.json', JSON.stringify(truth, null, 1) + '\n');
+  texts.push(['ground_truth.json', JSON.stringify(truth, null, 1) + '\n']);
+
+  const sheetRel = o.contactSheet === undefined ? null : insideRel(o.out, o.contactSheet);
+  if (sheetRel !== null && (texts.some(([rel]) => rel === sheetRel) || jobs.some((j) => j.file === sheetRel))) {
+    throw new Error(`synth: --contact-sheet ${o.contactSheet} is one of the dataset's own files: name another file`);
+  }
+  const claim = claimSynthFolder(o.out, [
+    ...texts.map(([rel]) => rel), ...(o.images ? jobs.map((j) => j.file) : []), ...(sheetRel !== null ? [sheetRel] : []),
+  ], { force: o.force });
+  if (o.contactSheet !== undefined && sheetRel === null) checkContactSheetPath(o.contactSheet, o.force);
+
+  claim.begin();
+  const files: string[] = [];
+  for (const [rel, text] of texts) {
+    writeFileSync(join(o.out, rel), text);
+    files.push(rel);
+  }
 
   let written = 0;
   if (o.images) {
@@ -174,6 +195,9 @@ export async function synthesize(opts: SynthOptions): Promise<SynthSummary> {
     o.onProgress?.(jobs.length, jobs.length);
   }
 
+  if (o.contactSheet !== undefined) await writeContactSheet(o.contactSheet, o.size, o.seed);
+  claim.finish();
+
   const icdrCounts = [0, 0, 0, 0, 0];
   const sdrgCounts = [0, 0, 0, 0, 0];
   for (const j of jobs) {
@@ -184,4 +208,27 @@ export async function synthesize(opts: SynthOptions): Promise<SynthSummary> {
     format: o.format, out: o.out, seed: o.seed, size: o.size, prevalence: o.prevalence, patients: o.patients,
     records: jobs.length, imagesWritten: written, icdrCounts, sdrgCounts, files, seconds: (Date.now() - t0) / 1000,
   };
+}
+
+/** `file` relative to `dir` ('/'-separated) when it lies inside it, else null. */
+function insideRel(dir: string, file: string): string | null {
+  const rel = relative(dir, file);
+  return rel === '' || rel.startsWith('..') || resolve(dir, rel) !== file ? null : rel.split(sep).join('/');
+}
+
+/** A contact sheet outside the output folder replaces an existing file only with `force`, and only a PNG. */
+function checkContactSheetPath(path: string, force: boolean): void {
+  if (!existsSync(path)) return;
+  if (!force) throw new Error(`synth: --contact-sheet ${path} exists: pass --force to replace it, or name a new file`);
+  const head = Buffer.alloc(8);
+  let isPng = false;
+  if (statSync(path).isFile()) {
+    const fd = openSync(path, 'r');
+    try {
+      isPng = readSync(fd, head, 0, 8, 0) === 8 && head.equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    } finally {
+      closeSync(fd);
+    }
+  }
+  if (!isPng) throw new Error(`synth --force: --contact-sheet ${path} exists and is not a PNG image: refusing to overwrite it`);
 }

@@ -1,0 +1,24 @@
+// Runs the installed command line (bin/retalign.js) in a child process, as a user would, and
+// returns its exit code and output. The tests of hostile and careless input go through it.
+import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/data/assets.js';
+
+export const BIN = join(packageRoot(), 'bin', 'retalign.js');
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** stdout and stderr together. */
+  all: string;
+}
+
+/** `retalign <args>` in `cwd`; `o` may set uid/gid (a test running as root acts as another user). */
+export function cli(args: string[], cwd: string, o: Pick<SpawnSyncOptions, 'uid' | 'gid' | 'env'> = {}): CliRun {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 120_000, ...o });
+  if (r.error) throw r.error;
+  const stdout = r.stdout;
+  const stderr = r.stderr;
+  return { code: r.status, stdout, stderr, all: `${stdout}\n${stderr}` };
+}
