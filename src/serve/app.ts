@@ -159,6 +159,12 @@ export async function buildApp(o: ServeOptions): Promise<ServeApp> {
     req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
   });
 
+  // A client that closes its connection mid-request gets no response, so onResponse never runs: one info line, status 499.
+  app.addHook('onRequestAbort', async (req) => {
+    const route = req.routeOptions.url ?? '(unmatched)';
+    req.log.info({ method: req.method, route, status: 499 }, 'client closed the connection');
+  });
+
   app.setErrorHandler(async (err, req, reply) => {
     const e = err as Error & { statusCode?: number; code?: string; validation?: unknown; headers?: Record<string, string> };
     let status: number;
@@ -177,6 +183,11 @@ export async function buildApp(o: ServeOptions): Promise<ServeApp> {
       status = e.statusCode; // fastify's own: bad JSON, wrong content type, body too large
       code = (e.code ?? 'bad_request').toLowerCase();
       message = e.message;
+    } else if (e.code === 'ECONNRESET' || req.raw.socket?.destroyed === true) {
+      // The client went away (closed the tab, cut the upload): nobody to answer, nothing wrong here.
+      status = 499;
+      code = 'client_closed_request';
+      message = 'the client closed the connection before the request was read';
     } else {
       status = 500;
       code = 'internal_error';

@@ -39,8 +39,19 @@ function mapMultipartError(e: unknown, maxUploadBytes: number): unknown {
     case 'FST_PROTO_VIOLATION':
       return badRequest('a form field name is not allowed (reserved JavaScript property name)');
     default:
-      return e;
+      break;
   }
+  // The parser's (@fastify/busboy's) own errors carry no code, only these messages.
+  const message = e instanceof Error ? e.message : '';
+  if (/^Multipart: Boundary not found$|^Boundary required$/.test(message)) {
+    return badRequest('the multipart/form-data body has no boundary: the Content-Type header must name one ' +
+      '(Content-Type: multipart/form-data; boundary=...), as HTTP clients do when they build the form', 'bad_multipart');
+  }
+  if (/^Unexpected end of multipart data$|terminated early due to unexpected end of multipart data$/.test(message)) {
+    return badRequest('the multipart/form-data body ends before its closing boundary (--<boundary>--): the upload is cut off or ' +
+      'the boundary in the Content-Type header is not the one used in the body', 'bad_multipart');
+  }
+  return e;
 }
 
 /** Reads the whole upload. `requireImage`: a missing image is a 400. */

@@ -6,6 +6,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
+import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -196,6 +198,35 @@ test('415: a text file named .jpg, a JSON body; 400: missing image, bad and unkn
   refusal(await post(app, [imagePart(photo), { name: 'k', value: '51' }]), 400, 'bad_field', /^field k: "51" is not valid; expected an integer in \[0, 50\]$/);
   refusal(await post(app, [imagePart(photo), { name: 'note', value: 'a' }, { name: 'note', value: 'b' }]), 400, 'bad_field', /^field note: given twice$/);
   refusal(await post(app, [imagePart(photo), { name: 'x', value: '1' }], '/v1/search/image'), 400, 'bad_field', /^unknown field "x"; valid fields: image, k$/);
+});
+
+test('malformed multipart is the client\'s error: 400 naming what is wrong; a client that hangs up is not an internal error', async () => {
+  const lines: string[] = [];
+  const app = await make({ logger: { level: 'info', stream: new Writable({ write(c, _e, done) { lines.push(String(c)); done(); } }) } });
+  const form = multipart([imagePart(photo), { name: 'note', value: 'x' }]);
+  const noBoundary = await app.inject({ method: 'POST', url: '/v1/grade', payload: form.payload, headers: { 'content-type': 'multipart/form-data' } });
+  refusal(noBoundary, 400, 'bad_multipart', /^the multipart\/form-data body has no boundary: the Content-Type header must name one \(Content-Type: multipart\/form-data; boundary=\.\.\.\)/);
+  for (const cut of [30, form.payload.length - 200]) { // closing boundary cut off; cut inside the photo
+    for (const url of ['/v1/grade', '/v1/search/image']) {
+      const r = await app.inject({ method: 'POST', url, payload: form.payload.subarray(0, form.payload.length - cut), headers: form.headers });
+      refusal(r, 400, 'bad_multipart', /^the multipart\/form-data body ends before its closing boundary \(--<boundary>--\): the upload is cut off/);
+    }
+  }
+  // A client that sends half its upload and closes the connection.
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as { port: number }).port;
+  const sock = connect(port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  sock.write(`POST /v1/grade HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: ${form.headers['content-type']}\r\nContent-Length: ${form.payload.length}\r\n\r\n`);
+  sock.write(form.payload.subarray(0, 300));
+  await new Promise((r) => setTimeout(r, 150));
+  sock.destroy();
+  for (let i = 0; i < 100 && !lines.some((l) => l.includes('client closed')); i++) await new Promise((r) => setTimeout(r, 20));
+  const logged = lines.map((l) => JSON.parse(l) as Json);
+  assert.deepEqual(logged.filter((l) => l.level >= 50).map((l) => l.msg), [], 'no error-level line');
+  assert.ok(logged.some((l) => l.msg === 'client closed the connection' && l.status === 499 && l.route === '/v1/grade'), 'one info line for the hang-up');
+  assert.ok(logged.some((l) => l.msg === 'request' && l.status === 400), 'the malformed uploads are logged as 400s');
+  assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
 });
 
 test('422 for a corrupt JPEG, and the server keeps serving', async () => {
