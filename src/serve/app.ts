@@ -15,6 +15,7 @@
  *   // or in tests: await app.inject({ method: 'GET', url: '/healthz' })
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
+import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
 import type { EmbeddingIndex } from '../index/index.js';
 import { assertBindable, bearerMatches, isLoopbackHost } from './auth.js';
@@ -82,6 +83,15 @@ export interface ServeApp {
 }
 
 export const DEFAULT_LIMITS: Readonly<ServeLimits> = Object.freeze({ maxUploadBytes: 20 * 1024 * 1024, maxPixels: 40_000_000, maxNoteChars: 5000 });
+/**
+ * The Content-Security-Policy of every response: scripts, styles and connections from this origin
+ * only (no inline script or style: the page's are files under assets/web/), images also from data:
+ * and blob: URLs (the heatmap, case photos fetched with the token), no framing, no forms elsewhere.
+ */
+export const CSP_DIRECTIVES: Readonly<Record<string, string[]>> = Object.freeze({
+  'default-src': ["'none'"], 'script-src': ["'self'"], 'style-src': ["'self'"], 'img-src': ["'self'", 'data:', 'blob:'],
+  'connect-src': ["'self'"], 'form-action': ["'none'"], 'frame-ancestors': ["'none'"], 'base-uri': ["'none'"],
+});
 export const DEFAULT_RATE_LIMIT: Readonly<RateLimitOptions> = Object.freeze({ perMinute: 120, burst: 30 });
 
 function positiveInt(v: number, name: string): number {
@@ -119,6 +129,13 @@ export async function buildApp(o: ServeOptions): Promise<ServeApp> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
   await app.register(multipart, { limits: { fileSize: limits.maxUploadBytes } });
+  // Security headers on every response (errors, 404s and refusals included: its onRequest hook runs first).
+  await app.register(helmet, {
+    contentSecurityPolicy: { useDefaults: false, directives: CSP_DIRECTIVES },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    hsts: false, // plain HTTP on loopback or a LAN; TLS, and HSTS with it, belong to the proxy in front
+  });
 
   const routes: RouteOptions[] = [];
   app.addHook('onRoute', (r) => {
@@ -144,9 +161,6 @@ export async function buildApp(o: ServeOptions): Promise<ServeApp> {
   });
 
   app.addHook('onSend', async (req, reply, payload) => {
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('referrer-policy', 'no-referrer');
-    reply.header('x-frame-options', 'DENY');
     if (req.url.startsWith('/v1/') && !reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     return payload;
   });

@@ -175,6 +175,41 @@ test('cross-origin: a state-changing request from another Origin, or Sec-Fetch-S
   assert.equal((await app.inject({ method: 'GET', url: '/healthz', headers: { origin: 'http://attacker.example' } })).statusCode, 200);
 });
 
+test('security headers on every response (page, API, errors, refusals); the page has no inline script or style', async () => {
+  const app = await make({ host: '0.0.0.0', token: TOKEN });
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const loop = await make();
+  const responses = [
+    ['page', await app.inject({ method: 'GET', url: '/' })],
+    ['script', await app.inject({ method: 'GET', url: '/web/app.js' })],
+    ['healthz', await app.inject({ method: 'GET', url: '/healthz' })],
+    ['info', await app.inject({ method: 'GET', url: '/v1/info', headers: auth })],
+    ['case image', await app.inject({ method: 'GET', url: `/v1/cases/${fx.sampleId}/image`, headers: auth })],
+    ['401', await app.inject({ method: 'GET', url: '/v1/info' })],
+    ['404', await app.inject({ method: 'GET', url: '/v1/cases/img99999', headers: auth })],
+    ['400', await app.inject({ method: 'POST', url: '/v1/search/text', payload: { query: 'x', k: 0 }, headers: auth })],
+    ['403', await app.inject({ method: 'POST', url: '/v1/search/text', payload: { query: 'x' }, headers: { ...auth, origin: 'http://evil.example' } })],
+    ['421', await loop.inject({ method: 'GET', url: '/healthz', headers: { host: 'evil.example' } })],
+  ] as const;
+  for (const [what, r] of responses) {
+    const csp = String(r.headers['content-security-policy'] ?? '');
+    const directive = (name: string): string => csp.split(';').map((d) => d.trim()).find((d) => d.startsWith(`${name} `)) ?? '';
+    assert.equal(directive('frame-ancestors'), "frame-ancestors 'none'", `${what} (${r.statusCode}): ${csp}`);
+    assert.equal(directive('script-src'), "script-src 'self'", `${what}: no inline or eval'd script`);
+    assert.equal(directive('style-src'), "style-src 'self'", `${what}: no inline style`);
+    assert.equal(directive('default-src'), "default-src 'none'", what);
+    assert.doesNotMatch(csp, /upgrade-insecure-requests/, `${what}: the server speaks plain HTTP`);
+    assert.equal(r.headers['x-content-type-options'], 'nosniff', what);
+    assert.equal(r.headers['referrer-policy'], 'no-referrer', what);
+    assert.equal(r.headers['x-frame-options'], 'DENY', what);
+  }
+  assert.deepEqual(responses.map(([, r]) => r.statusCode), [200, 200, 200, 200, 200, 401, 404, 400, 403, 421]);
+  // The page works under that policy only if it holds no inline script, handler or style.
+  const html = responses[0][1].body;
+  assert.deepEqual([...html.matchAll(/<script\b[^>]*>/g)].map((m) => m[0]).filter((t) => !/\ssrc="\/web\//.test(t)), [], 'every script is a file');
+  assert.doesNotMatch(html, /<style\b|\sstyle="|\son[a-z]+="|javascript:/i);
+});
+
 test('413: an upload over the byte limit, an image over the pixel limit', async () => {
   const app = await make({ maxUploadBytes: 4096, maxPixels: 10_000 });
   assert.ok(photo.length > 4096);
