@@ -253,7 +253,11 @@ export function loadOrMakeSplit(path: string, records: readonly ExamRecord[], co
           `but ${JSON.stringify(c)} was asked: delete the file or ask for the same config`,
       );
     }
-    verifySplit(split, records);
+    try {
+      verifySplit(split, records);
+    } catch (e) {
+      throw new Error(`split file ${path}: ${(e as Error).message} (was it made for another dataset? name the right split file, or delete this one to make a new split)`);
+    }
     return { split, created: false };
   }
   const split = makeSplit(records, c);

@@ -58,7 +58,12 @@ export async function runDemo(o: DemoOptions): Promise<{ results: EvalResult[]; 
   const protocols = o.protocols ?? ['honest', 'paper'];
   const cfgDir = join(packageRoot(), 'configs', 'runs');
   const configs: RunConfig[] = [];
-  for (const m of models) for (const p of protocols) configs.push(loadRunConfig(join(cfgDir, `demo-${m}.json`), [`protocol="${p}"`, ...(o.sets ?? [])]));
+  // The models of one protocol share a split (the same test patients), named explicitly: out/split-<protocol>.json.
+  for (const m of models) {
+    for (const p of protocols) {
+      configs.push(loadRunConfig(join(cfgDir, `demo-${m}.json`), [`protocol="${p}"`, `data.splitFile=${JSON.stringify(join(out, `split-${p}.json`))}`, ...(o.sets ?? [])]));
+    }
+  }
   const base = configs[0] as RunConfig;
   const total = 3 + configs.length + 2;
   let n = 0;

@@ -67,6 +67,10 @@ export async function runEval(o: EvalRunOptions): Promise<{ result: EvalResult; 
   const run = loadRun(o.checkpoint);
   setNumThreads(run.runConfig.train.threads > 0 ? run.runConfig.train.threads : 2);
   const scope = evalScope(run, o);
+  if (!scope.foreign && !existsSync(run.splitFile)) {
+    throw new Error(`eval: the run's split file ${run.splitFile} is missing: refusing to make a new split, which could put training ` +
+      'images in the test set. Restore the file (from a copy of the run folder) or train the run again.');
+  }
   const data = await prepareEvalData(run, scope, log);
   const test = itemsOf(data, data.ids.test);
   if (test.length === 0) throw new Error('no test items to evaluate');
@@ -115,10 +119,12 @@ function notesFor(pre: Preprocessing, protocol: Protocol): Preprocessing['notes'
     : { ...pre.notes, includeGrade: false, templateHoldout: true };
 }
 
-/** A dataset prepared with the run's preprocessing and, unless every record is a test item, its split. */
-function prepareWithRun(run: LoadedRun, pre: Preprocessing, o: Omit<PrepareOptions, 'pre'> & { log: (m: string) => void }): Promise<PreparedData> {
-  const cfg = run.runConfig;
-  return prepareData({ ...cfg, data: { ...cfg.data, splitFile: run.splitFile } }, join(run.runDir, '..'), { ...o, pre });
+/**
+ * A dataset prepared with the run's preprocessing and, unless every record is a test item, the
+ * run's own split.json, which must exist: a new split could put training images in the test set.
+ */
+function prepareWithRun(run: LoadedRun, pre: Preprocessing, o: Omit<PrepareOptions, 'pre' | 'split'> & { log: (m: string) => void }): Promise<PreparedData> {
+  return prepareData(run.runConfig, run.runDir, { ...o, pre, split: { path: run.splitFile, create: false } });
 }
 
 /**

@@ -9,7 +9,7 @@
  *   await runTraining(loadRunConfig('configs/runs/smoke.json'), { out: 'runs/smoke' });
  */
 import { NUM_GRADES } from '../data/grades.js';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import type { Rng } from '../data/rng.js';
@@ -21,11 +21,18 @@ import { train, type BatchSource, type TrainResult } from '../train/index.js';
 import { retrievalMetrics } from '../eval/metrics/retrieval.js';
 import { gradingMetrics, argmaxRows } from '../eval/metrics/grading.js';
 import { collate, predict, prepareData, runInfoExtras, tensorScores, RUN_FORMAT, type CollateOptions, type PreparedData, type PreparedItem, type RunConfig } from '../run/index.js';
+import { parseRunInfo } from '../run/info.js';
+import { readSplit } from '../data/split.js';
+import { checkOutputFolder } from '../data/paths.js';
+import { acquireRunLock, runLockHolder } from '../train/run-lock.js';
 
 export interface TrainRunOptions {
-  /** Run folder (checkpoints, metrics.jsonl, split, resolved config). */
+  /**
+   * Run folder: checkpoints, metrics.jsonl, split.json, run-config.json, train.lock while it runs.
+   * Nothing is written outside it unless named here (dataRoot) or in the config (data.splitFile).
+   */
   out: string;
-  /** Folder shared by runs for synthesized data (default: <out>/..). */
+  /** Root for synthesized data, shared by the runs given the same one (default: <out>, the twin in <out>/data/). */
   dataRoot?: string;
   resume?: boolean;
   log?: (msg: string) => void;
@@ -123,19 +130,99 @@ export interface TrainRunResult {
   out: string;
 }
 
+/** Run-config keys a resume may change: they do not alter the steps already taken (the loop checks its own config too). */
+const RESUME_MAY_CHANGE = ['description', 'data.splitFile', 'train.steps', 'train.evalEvery', 'train.checkpointEvery', 'train.logEvery',
+  'train.patience', 'train.threads', 'train.device', 'eval'];
+
+/** Dotted paths of the leaves where two configs differ. */
+function differences(a: unknown, b: unknown, at = ''): string[] {
+  const obj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (obj(a) && obj(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+    return keys.flatMap((k) => differences(a[k], b[k], at === '' ? k : `${at}.${k}`));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [at];
+}
+
+/**
+ * Everything about the run folder that can be checked before a byte is written: the path is (or can
+ * be made) a writable folder, no other training holds its lock, a fresh run does not land on a
+ * finished or started one, and a resume has a checkpoint whose run config this one may continue.
+ */
+function checkRunFolder(cfg: RunConfig, out: string, resume: boolean): void {
+  checkOutputFolder(out, 'train: --out');
+  const busy = runLockHolder(out);
+  if (busy !== null) throw new Error(`train: ${busy}`);
+  const state = join(out, 'last', 'state.json');
+  if (!resume) {
+    if (existsSync(state)) {
+      throw new Error(`train: ${out} already holds a run (${join(out, 'last')}); resume it with --resume or choose another output folder (nothing was written)`);
+    }
+    return;
+  }
+  if (!existsSync(state)) throw new Error(`train --resume: ${out} holds no checkpoint to resume (${state} is missing)`);
+  let saved: RunConfig;
+  try {
+    saved = parseRunInfo((JSON.parse(readFileSync(state, 'utf8')) as { extras?: unknown }).extras, state).runConfig;
+  } catch (e) {
+    throw new Error(`train --resume: cannot read the run's record: ${(e as Error).message}`);
+  }
+  const changed = differences(saved, cfg).filter((k) => !RESUME_MAY_CHANGE.some((ok) => k === ok || k.startsWith(`${ok}.`)));
+  if (changed.length > 0) {
+    throw new Error(`train --resume: the run config differs from the one ${out} was trained with (${state}) in ` +
+      `${changed.map((k) => `${k} (run ${JSON.stringify(k.split('.').reduce<unknown>((o, p) => (o as Record<string, unknown> | undefined)?.[p], saved))}, now ` +
+        `${JSON.stringify(k.split('.').reduce<unknown>((o, p) => (o as Record<string, unknown> | undefined)?.[p], cfg))})`).join(', ')}; ` +
+      `a resume may only change ${RESUME_MAY_CHANGE.join(', ')} (nothing was written)`);
+  }
+}
+
+/** A shared split named by data.splitFile must be the one the run folder already records (a resumed or restarted run). */
+function checkRunSplit(out: string, data: PreparedData, named: string): void {
+  const own = join(out, 'split.json');
+  if (!existsSync(own)) return;
+  const mine = readSplit(own);
+  if (JSON.stringify(mine.assignment) !== JSON.stringify(data.split.assignment)) {
+    throw new Error(`train: the split in ${named} (data.splitFile) differs from the one this run was made with (${own}); ` +
+      'name the same split file, or choose another output folder');
+  }
+}
+
+/**
+ * Trains a run into `o.out`. Checks first and writes nothing when they fail (checkRunFolder); then
+ * holds `<out>/train.lock` until it returns or throws.
+ */
 export async function runTraining(cfg: RunConfig, o: TrainRunOptions): Promise<TrainRunResult> {
   const log = o.log ?? ((m: string) => console.log(m));
   const out = resolve(o.out);
+  const resume = o.resume ?? false;
+  checkRunFolder(cfg, out, resume);
+  const made = !existsSync(out);
   mkdirSync(out, { recursive: true });
+  const lock = acquireRunLock(out, { log });
+  try {
+    return await trainLocked(cfg, { ...o, out, resume, log });
+  } finally {
+    lock.release();
+    // A fresh folder that a failed start left empty is removed again.
+    if (made && readdirSync(out).length === 0) rmdirSync(out);
+  }
+}
+
+async function trainLocked(cfg: RunConfig, o: TrainRunOptions & { out: string; resume: boolean; log: (m: string) => void }): Promise<TrainRunResult> {
+  const { out, log } = o;
   const threads = cfg.train.threads > 0 ? cfg.train.threads : Math.max(1, cpus().length);
   setNumThreads(threads);
-  writeFileSync(join(out, 'run-config.json'), JSON.stringify(cfg, null, 2) + '\n');
   log(`run ${cfg.name} (${cfg.model.kind}, ${cfg.protocol} protocol, preset ${cfg.model.preset}, ${getNumThreads()} threads) -> ${out}`);
 
   const dataCfg = cfg.data.imageSize > 0 ? cfg : { ...cfg, data: { ...cfg.data, imageSize: loadPreset(cfg.model.preset).image.imageSize } };
-  const data = await prepareData(dataCfg, o.dataRoot ?? join(out, '..'), { log });
-  // Keep this run's split next to its checkpoints as well (shared split files live in the data root).
-  writeFileSync(join(out, 'split.json'), JSON.stringify(data.split) + '\n');
+  // The run's own split.json, unless data.splitFile names a split shared with other runs (then copied here).
+  const named = cfg.data.splitFile === null ? null : resolve(cfg.data.splitFile);
+  const data = await prepareData(dataCfg, o.dataRoot ?? out, { log, split: { path: named ?? join(out, 'split.json'), create: true } });
+  if (named !== null) {
+    checkRunSplit(out, data, named);
+    writeFileSync(join(out, 'split.json'), JSON.stringify(data.split, null, 1) + '\n');
+  }
+  writeFileSync(join(out, 'run-config.json'), JSON.stringify(cfg, null, 2) + '\n');
   const m = runModelConfig(dataCfg, data.tokenizer.vocabSize);
   const tabularDim = data.featurizer?.dim ?? 0;
   manualSeed(cfg.train.seed);
@@ -165,7 +252,7 @@ export async function runTraining(cfg: RunConfig, o: TrainRunOptions): Promise<T
     model, objective, trainBatches: source,
     valEval: valItems.length > 0 ? validator(model, valItems, m, dataCfg, tabularDim) : undefined,
     out,
-    resume: o.resume ?? false,
+    resume: o.resume,
     config: {
       seed: cfg.train.seed, epochs, maxSteps: cfg.train.steps, lr: cfg.train.lr, warmupSteps: cfg.train.warmupSteps,
       minLrRatio: cfg.train.minLrRatio, weightDecay: cfg.train.weightDecay, clipGradNorm: cfg.train.clipGradNorm,

@@ -39,14 +39,15 @@ export const RunConfigSchema = Type.Object({
     imageWeights: path('Local ViT checkpoint (.bin/.safetensors, Hugging Face or timm names) to start the image tower from; null = random initialization.'),
   }, 'Which model to train.'),
   data: section({
-    source: Type.String({ minLength: 1, default: 'synth', description: "'synth' (the synthetic twin, generated under the data root) or a dataset path (BRSET folder, DeepEyeNet, manifest)." }),
+    source: Type.String({ minLength: 1, default: 'synth', description: "'synth' (the synthetic twin, generated in <out>/data/, or under the data root a job shares between its runs) or a dataset path (BRSET folder, DeepEyeNet, manifest)." }),
     synth: section({
       patients: int(1, 300, 'Patients in the synthetic twin.'),
       size: int(1, 128, 'Side of the rendered photos in pixels.'),
       seed: int(0, 7, 'Seed of the synthetic twin.'),
       prevalence: literals(['real', 'balanced'], { default: 'balanced', description: "'real' keeps BRSET's 93% grade 0; 'balanced' evens the grades." }),
     }, "The synthetic twin, when data.source is 'synth'."),
-    splitFile: path('Reuse this split file when it exists (relative to the data root, or absolute); null = split-<protocol>.json in the data root.'),
+    splitFile: path('A split shared between runs (e.g. two models on the same test patients): reused and verified when it exists, else made there ' +
+      "(relative to the working directory, or absolute); the run keeps a copy in <out>/split.json. null = the run's own <out>/split.json."),
     imageSize: int(0, 0, "Image side in pixels fed to the model; 0 = the preset's image.imageSize."),
     maxTokens: int(8, 96, "Maximum note length in WordPiece tokens, [CLS]/[SEP] included (at most the preset's text.maxPositions)."),
     vocabSize: int(1, 2000, 'Size of the vocabulary built from the training notes when no pretrained vocabulary is given.'),

@@ -61,6 +61,14 @@ export interface PrepareOptions {
   imageSplits?: SplitName[];
   /** Treat every record as test (a foreign evaluation set, e.g. zero-shot). */
   allTest?: boolean;
+  /**
+   * The split file and whether it may be made. `create: true` (training): reused and verified when
+   * it exists, else made and written there. `create: false` (eval, the index build): it must exist,
+   * since a new split could put training images in the test set. Default: data.splitFile (resolved
+   * against the working directory) must exist; without one, split-<protocol>.json in `runRoot` is
+   * made when absent.
+   */
+  split?: { path: string; create: boolean };
 }
 
 /**
@@ -81,14 +89,14 @@ export function synthDir(root: string, s: RunConfig['data']['synth'], format: 'b
   return join(root, `synth-${format}-${s.prevalence}-${s.patients}p-${s.size}px-${key}`);
 }
 
-/** Synthesizes the twin unless the folder already holds a complete one. */
+/** Synthesizes the twin unless the folder already holds a complete one (replacing an incomplete synth output there). */
 export async function ensureSynth(dir: string, s: RunConfig['data']['synth'], format: 'brset' | 'deepeyenet', log: (m: string) => void): Promise<string> {
   const marker = join(dir, format === 'brset' ? 'labels.csv' : 'DeepEyeNet_test.json');
   if (existsSync(marker) && existsSync(join(dir, 'ground_truth.json'))) return dir;
   log(`synthesizing a ${format} twin: ${s.patients} ${format === 'brset' ? 'patients' : 'images'}, ${s.size}px, ${s.prevalence} prevalence -> ${dir}`);
   mkdirSync(dir, { recursive: true });
   const t0 = Date.now();
-  const r = await synthesize({ out: dir, patients: s.patients, size: s.size, seed: s.seed, prevalence: s.prevalence, format });
+  const r = await synthesize({ out: dir, patients: s.patients, size: s.size, seed: s.seed, prevalence: s.prevalence, format, force: true });
   log(`  ${r.imagesWritten} images in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return dir;
 }
@@ -112,7 +120,10 @@ export async function prepareData(cfg: RunConfig, runRoot: string, o: PrepareOpt
   const source = o.source ?? cfg.data.source;
   const { datasetPath, read } = await readRecords(cfg, runRoot, source, log);
   const records = read.records;
-  const { split, splitOf, ids } = splitRecords(cfg, runRoot, records, o.allTest === true);
+  const splitAt = o.split ?? (cfg.data.splitFile !== null
+    ? { path: resolve(cfg.data.splitFile), create: false }
+    : { path: join(runRoot, `split-${cfg.protocol}.json`), create: true });
+  const { split, splitOf, ids } = splitRecords(cfg, splitAt, records, o.allTest === true);
   const splitOfRecord = (r: ExamRecord): SplitName => splitOf.get(r.imageId) ?? 'test';
 
   const noteOpts = o.pre?.notes ?? trainingNoteOptions(cfg);
@@ -156,7 +167,7 @@ async function readRecords(cfg: RunConfig, runRoot: string, source: string, log:
  * paper protocol, whose own split method is unknown), or every record in test for a foreign evaluation set.
  * `ids` lists each split's record ids in record order.
  */
-function splitRecords(cfg: RunConfig, runRoot: string, records: readonly ExamRecord[], allTest: boolean):
+function splitRecords(cfg: RunConfig, at: { path: string; create: boolean }, records: readonly ExamRecord[], allTest: boolean):
   { split: SplitFile; splitOf: Map<string, SplitName>; ids: Record<SplitName, string[]> } {
   let split: SplitFile;
   if (allTest) {
@@ -165,8 +176,11 @@ function splitRecords(cfg: RunConfig, runRoot: string, records: readonly ExamRec
     split = { version: 1, mode: 'image', config: { train: 0, val: 0, test: 1, seed: 0 },
       counts: { train: { images: 0, patients: 0 }, val: { images: 0, patients: 0 }, test: { images: records.length, patients: new Set(records.map((r) => r.patientId)).size } }, assignment };
   } else {
-    const splitPath = cfg.data.splitFile ? resolve(runRoot, cfg.data.splitFile) : join(runRoot, `split-${cfg.protocol}.json`);
-    split = loadOrMakeSplit(splitPath, records, { ...cfg.split, mode: cfg.protocol === 'paper' ? 'image' : 'patient' }).split;
+    if (!at.create && !existsSync(at.path)) {
+      throw new Error(`the run's split file ${at.path} is missing: refusing to make a new split, which could put training images in ` +
+        'the test set. Restore the file (from a copy of the run folder) or train the run again.');
+    }
+    split = loadOrMakeSplit(at.path, records, { ...cfg.split, mode: cfg.protocol === 'paper' ? 'image' : 'patient' }).split;
   }
   const splitOf = new Map<string, SplitName>(Object.entries(split.assignment) as [string, SplitName][]);
   const ids: Record<SplitName, string[]> = { train: [], val: [], test: [] };
