@@ -47,6 +47,8 @@ export interface IndexOptions {
 export interface OpenOptions extends IndexOptions {
   /** Refuse to open an index built from another checkpoint. */
   expectCheckpointId?: string;
+  /** Write nothing, so a read-only folder can be searched (the server); add, delete and compact then throw. */
+  readOnly?: boolean;
 }
 
 export interface SearchOptions {
@@ -64,7 +66,7 @@ export class EmbeddingIndex {
   private closed = false;
 
   private constructor(readonly dir: string, readonly identity: IndexIdentity, private readonly db: MetaDb, vf: VectorFile,
-    private readonly opts: IndexOptions) {
+    private readonly opts: OpenOptions) {
     this.vf = vf;
     this.committed = db.rowCount();
     this.seenVersion = db.dataVersion();
@@ -97,7 +99,8 @@ export class EmbeddingIndex {
     if (!existsSync(metaPath)) {
       throw new Error(`EmbeddingIndex.open: ${dir} holds no ${META_FILE}: not an index (make one with EmbeddingIndex.create)`);
     }
-    const db = MetaDb.open(metaPath);
+    const readOnly = opts.readOnly === true;
+    const db = MetaDb.open(metaPath, { readOnly });
     try {
       const identity = db.identity();
       if (opts.expectCheckpointId !== undefined && opts.expectCheckpointId !== identity.checkpointId) {
@@ -106,8 +109,8 @@ export class EmbeddingIndex {
           `rebuild the index with this checkpoint, or use checkpoint '${identity.checkpointId}'`);
       }
       const generation = db.generation();
-      recoverCompaction(dir, generation);
-      const vf = VectorFile.open(join(dir, VECTORS_FILE), identity.dim, generation);
+      if (!readOnly) recoverCompaction(dir, generation); // read-only: a stale vectors file fails the generation check below
+      const vf = VectorFile.open(join(dir, VECTORS_FILE), identity.dim, generation, readOnly ? 'r' : 'r+');
       const onDisk = vf.rowsOnDisk();
       const committed = db.rowCount();
       if (onDisk < committed) {
@@ -134,7 +137,7 @@ export class EmbeddingIndex {
    * @example ix.add([{ id: 'img1', kind: 'image', vector: new Float32Array(256).fill(1) }])
    */
   add(items: readonly NewItem[]): void {
-    this.check();
+    this.checkWritable();
     const d = this.identity.dim;
     const data = new Float32Array(items.length * d);
     const metas: StoredMeta[] = [];
@@ -171,7 +174,7 @@ export class EmbeddingIndex {
    * kind of each id goes. Returns how many items were deleted (unknown ids count 0).
    */
   delete(ids: readonly string[], kind?: ItemKind): number {
-    this.check();
+    this.checkWritable();
     ids.forEach((id, i) => validateId(id, `EmbeddingIndex.delete: ids[${i}]`));
     if (kind !== undefined) validateKind(kind, 'EmbeddingIndex.delete');
     const rows: number[] = [];
@@ -275,7 +278,7 @@ export class EmbeddingIndex {
    * interrupted compaction is finished or discarded by the next open().
    */
   compact(): void {
-    this.check();
+    this.checkWritable();
     const compactPath = join(this.dir, COMPACT_FILE);
     let generation = 0;
     let rows = 0;
@@ -311,6 +314,11 @@ export class EmbeddingIndex {
     if (this.closed) throw new Error(`EmbeddingIndex: the index in ${this.dir} is closed`);
   }
 
+  private checkWritable(): void {
+    this.check();
+    if (this.opts.readOnly === true) throw new Error(`EmbeddingIndex: the index in ${this.dir} was opened read-only; open it without readOnly to change it`);
+  }
+
   /** Another connection committed since we last looked: re-read the count, maybe the file, and drop caches. */
   private refreshIfChanged(): void {
     const v = this.db.dataVersion();
@@ -322,10 +330,10 @@ export class EmbeddingIndex {
       // still in vectors.compact.f32 (the same file, about to be renamed).
       let vf: VectorFile;
       try {
-        vf = VectorFile.open(join(this.dir, VECTORS_FILE), this.identity.dim, generation);
+        vf = VectorFile.open(join(this.dir, VECTORS_FILE), this.identity.dim, generation, this.opts.readOnly === true ? 'r' : 'r+');
       } catch (e) {
         if (!existsSync(join(this.dir, COMPACT_FILE))) throw e;
-        vf = VectorFile.open(join(this.dir, COMPACT_FILE), this.identity.dim, generation);
+        vf = VectorFile.open(join(this.dir, COMPACT_FILE), this.identity.dim, generation, this.opts.readOnly === true ? 'r' : 'r+');
       }
       this.vf.close();
       this.vf = vf;

@@ -9,6 +9,7 @@
  *   const db = MetaDb.create('/tmp/x/meta.sqlite', { checkpointId: 'c1', modelName: 'm', dim: 4, embeddingSpace: 's' });
  *   db.rowCount(); // 0
  */
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { IndexIdentity, ItemKind, JsonValue, StoredMeta } from './types.js';
 
@@ -112,9 +113,37 @@ export class MetaDb {
     return new MetaDb(path, db);
   }
 
-  /** Opens an existing database and checks that it is a retalign index of a format this build reads. */
-  static open(path: string): MetaDb {
-    const db = MetaDb.connect(path, true);
+  /**
+   * A read-only connection that writes nothing, not even WAL bookkeeping. SQLite cannot open a
+   * WAL-mode file read-only when it may not create the -shm file beside it (a read-only folder):
+   * then the file, whose log was checkpointed at the writer's close, is read into memory.
+   */
+  private static connectReadOnly(path: string): Database.Database {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      db.prepare('SELECT count(*) FROM sqlite_master').get();
+      return db;
+    } catch (e) {
+      db.close();
+      // SQLITE_READONLY_DIRECTORY, SQLITE_READONLY_CANTINIT, SQLITE_CANTOPEN: the -shm file cannot be made.
+      if (!/^SQLITE_(CANTOPEN|READONLY)/.test((e as { code?: string }).code ?? '')) throw e;
+    }
+    const wal = `${path}-wal`;
+    if (existsSync(wal) && statSync(wal).size > 0) {
+      throw new Error(`${path}: cannot be opened read-only: its folder is not writable and ${wal} holds commits not yet ` +
+        'in the database (the writer did not close); open the index once where it can be written, or copy the folder');
+    }
+    const bytes = readFileSync(path);
+    if (bytes.length >= 20 && bytes[18] === 2 && bytes[19] === 2) bytes[18] = bytes[19] = 1; // WAL -> rollback journal header, in memory only
+    return new Database(bytes, { readonly: true });
+  }
+
+  /**
+   * Opens an existing database and checks that it is a retalign index of a format this build reads.
+   * `readOnly`: write nothing (the folder may be read-only); writes through this connection fail.
+   */
+  static open(path: string, o: { readOnly?: boolean } = {}): MetaDb {
+    const db = o.readOnly === true ? MetaDb.connectReadOnly(path) : MetaDb.connect(path, true);
     try {
       const hasInfo = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'info'").get();
       if (hasInfo === undefined) throw new Error(`${path}: no 'info' table: not a retalign index database`);

@@ -88,9 +88,9 @@ export function createVectorFile(path: string, dim: number, generation: number):
 export class VectorFile {
   private constructor(readonly path: string, private fd: number, readonly dim: number, readonly generation: number) {}
 
-  /** Opens for reading and writing; throws if the header's dim or generation differ from the expected. */
-  static open(path: string, dim: number, generation: number): VectorFile {
-    const fd = openSync(path, 'r+');
+  /** Opens for reading and writing ('r': reading only); throws if the header's dim or generation differ from the expected. */
+  static open(path: string, dim: number, generation: number, mode: 'r' | 'r+' = 'r+'): VectorFile {
+    const fd = openSync(path, mode);
     try {
       const h = readHeader(fd, path);
       if (h.dim !== dim) throw new Error(`${path}: header says dim ${h.dim}, meta.sqlite says ${dim}`);

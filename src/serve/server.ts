@@ -39,7 +39,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     throw new Error(`${o.index} was built from checkpoint ${sidecar.checkpointId} (${sidecar.checkpointDir}), but ${o.checkpoint} is ${engine.checkpointId}: ` +
       'rebuild the index with `retalign index build`, or serve the checkpoint it was built from');
   }
-  const index = EmbeddingIndex.open(o.index, { expectCheckpointId: engine.checkpointId });
+  const index = EmbeddingIndex.open(o.index, { expectCheckpointId: engine.checkpointId, readOnly: true }); // the server never writes it
   try {
     const built = await buildApp({ ...o, engine, index, caseCount: sidecar.counts?.images ?? null, embeddingSpread: sidecar.meanPairwiseCosine ?? null, dataRoot: o.data === undefined ? sidecar.dataPath : resolve(o.data), host, token: o.token ?? null });
     await built.app.listen({ host, port: o.port ?? 8080 });
