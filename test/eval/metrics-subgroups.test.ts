@@ -34,3 +34,12 @@ test('per-group metrics, largest gap, and skipped small groups', () => {
   assert.deepEqual(all.map((x) => x.attribute), ['site', 'all']);
   assert.equal(all[1]!.gaps.accuracy, null); // one group: no gap
 });
+
+test('minSize is inclusive: a group of exactly minSize is scored, one item fewer is skipped', () => {
+  const rows = [{ g: 'a', ok: 1 }, { g: 'a', ok: 0 }, { g: 'a', ok: 1 }, { g: 'b', ok: 1 }, { g: 'b', ok: 1 }];
+  const acc = (s: { ok: number }[]): number => s.reduce((a, r) => a + r.ok, 0) / s.length;
+  const r = subgroupMetrics(rows, 'site', (x) => x.g, { accuracy: acc }, { minSize: 3 });
+  assert.deepEqual(r.groups.map((g) => [g.group, g.n, g.skipped]), [['a', 3, false], ['b', 2, true]]);
+  assert.equal(r.groups[0]!.metrics.accuracy, 2 / 3);
+  assert.deepEqual(r.skipped, [{ group: 'b', n: 2 }]);
+});
