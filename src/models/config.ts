@@ -56,6 +56,12 @@ export const TextConfigSchema = section({
   layerNormEps: eps(1e-12),
   dropout: prob(0.1, 'Dropout on embeddings and residual branches (training only).'),
   attnDropout: prob(0.1, 'Dropout on attention probabilities (training only).'),
+  pooling: literals(['cls', 'mean'], {
+    default: 'cls',
+    description: "The note's vector: 'cls' (the [CLS] token's output, as BERT; needed for pretrained BERT's meaning) or " +
+      "'mean' (the mean over real tokens: every word reaches the embedding from the first step, so a small tower trained " +
+      'from scratch reads a few hundred notes much sooner).',
+  }),
 }, 'The text tower (BERT).');
 export type TextConfig = Static<typeof TextConfigSchema>;
 

@@ -83,7 +83,7 @@ export class Kemt extends ImageTextTowers {
     const head = (t: Tensor): Tensor => (nRecon >= batch.size ? t : t.narrow(0, 0, nRecon)); // the side passes' sub-batch
     return tidy(() => {
       const imgCls = batch.images === null ? null : this.image.cls(batch.images); // (B, Di)
-      const txtCls = batch.tokenIds === null ? null : this.text.cls(batch.tokenIds, batch.attentionMask); // (B, Dt)
+      const txtCls = batch.tokenIds === null ? null : this.text.pooled(batch.tokenIds, batch.attentionMask); // (B, Dt)
       const tabTok = batch.tabular === null ? null : this.tabular.forward(batch.tabular); // (B, Dtab)
       const fused = this.fusion.forward([imgCls, txtCls, tabTok], batch.present).pooled; // (B, W)
       const imageIcdr = imgCls === null ? null : this.icdrImageHead.forward(imgCls); // (B, 5)

@@ -76,4 +76,18 @@ export class BertEncoder extends Module {
   cls(ids: Tensor, mask: Tensor | null): Tensor {
     return tidy(() => this.forward(ids, mask).select(1, 0)); // (B, D)
   }
+
+  /**
+   * The note's vector by text.pooling: the [CLS] output, or the mean of the outputs over real
+   * tokens (padding left out): (B, D).
+   */
+  pooled(ids: Tensor, mask: Tensor | null): Tensor {
+    if (this.config.pooling === 'cls') return this.cls(ids, mask);
+    return tidy(() => {
+      const h = this.forward(ids, mask); // (B, L, D)
+      if (mask === null) return h.mean(1); // (B, D)
+      const w = mask.to(h.dtype).unsqueeze(2); // (B, L, 1)
+      return h.mul(w).sum(1).div(w.sum(1).clamp(1)); // (B, D)
+    });
+  }
 }

@@ -64,7 +64,7 @@ export abstract class ImageTextTowers extends Module implements TrainableModel {
 
   /** Retrieval embeddings of notes, inference mode: ids (B, L), mask (B, L) or null -> (B, E). */
   encodeText(ids: Tensor, mask: Tensor | null): Tensor {
-    return this.inference(() => this.textProj.forward(this.text.cls(ids, mask)));
+    return this.inference(() => this.textProj.forward(this.text.pooled(ids, mask)));
   }
 
   /** Retrieval embeddings of patient records (B, F) -> (B, E); throws for models without a tabular tower. */

@@ -55,7 +55,7 @@ describe('model config', () => {
     );
     assert.deepEqual(p.text, {
       vocabSize: 28996, width: 768, layers: 12, heads: 12, mlpDim: 3072, maxPositions: 512, typeVocabSize: 2,
-      layerNormEps: 1e-12, dropout: 0.1, attnDropout: 0.1,
+      layerNormEps: 1e-12, dropout: 0.1, attnDropout: 0.1, pooling: 'cls',
     });
     assert.equal(p.fusion.layers, 2);
     assert.equal(p.fusion.width, 256);

@@ -123,7 +123,7 @@ describe('BERT folder import', () => {
     const f = loadBertFolder(join(dir, 'bert'));
     assert.deepEqual(f.config, {
       vocabSize: 50, width: 32, layers: 2, heads: 2, mlpDim: 64, maxPositions: 40, typeVocabSize: 2,
-      layerNormEps: 1e-12, dropout: 0.1, attnDropout: 0.1,
+      layerNormEps: 1e-12, dropout: 0.1, attnDropout: 0.1, pooling: 'cls',
     });
     assert.match(f.weightsPath, /pytorch_model\.bin$/);
     assert.deepEqual(f.ignored.sort(), [

@@ -144,6 +144,30 @@ describe('Kemt (tiny preset)', () => {
     m.dispose();
   });
 
+  it("text.pooling 'mean': the mean of the real tokens' outputs, blind to padding", () => {
+    manualSeed(5);
+    const cfg = JSON.parse(JSON.stringify(tiny)) as typeof tiny;
+    cfg.text.pooling = 'mean';
+    const m = buildModel(cfg, { vocabSize: V, tabularDim: F }) as Kemt;
+    m.train(false);
+    const real = [2, 17, 23, 9, 3];
+    const ids = Tensor.from(real, [1, 5], 'int64');
+    const seq = m.text.forward(ids, null).toNumbers(); // (1, 5, D) row-major
+    const D = cfg.text.width;
+    const want = Array.from({ length: D }, (_, d) => real.reduce((s, _t, t) => s + (seq[t * D + d] as number), 0) / real.length);
+    const cls = seq.slice(0, D);
+    const got = m.text.pooled(ids, Tensor.ones([1, 5], 'int64')).toNumbers();
+    close(got, want, 1e-5, 'mean of token outputs');
+    assert.ok(got.some((v, d) => Math.abs(v - (cls[d] as number)) > 1e-3), 'mean pooling differs from the [CLS] output');
+    // Padding (and junk in it) changes nothing; batched with a longer row, the same again.
+    const padMask = Tensor.from([1, 1, 1, 1, 1, 0, 0, 0], [1, 8], 'int64');
+    close(m.text.pooled(Tensor.from([...real, 40, 41, 42], [1, 8], 'int64'), padMask).toNumbers(), want, 1e-5, 'junk in padding');
+    const two = m.text.pooled(Tensor.from([...real, 0, 0, 0, 2, 5, 6, 7, 8, 9, 10, 3], [2, 8], 'int64'),
+      Tensor.from([1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1], [2, 8], 'int64'));
+    close(two.toNumbers().slice(0, D), want, 1e-5, 'batched');
+    m.dispose();
+  });
+
   it('any subset of modalities grades with finite probabilities; absent = not presented', () => {
     const m = kemt(4);
     const batch = makeBatch(3, 6);

@@ -89,6 +89,7 @@ export function textConfigFromHf(json: unknown, source: string): TextConfig {
     layerNormEps: num('layer_norm_eps', 1e-12),
     dropout: num('hidden_dropout_prob', 0.1),
     attnDropout: num('attention_probs_dropout_prob', 0.1),
+    pooling: 'cls', // a pretrained BERT's sentence vector is its [CLS] output
   };
 }
 
