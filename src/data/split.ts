@@ -18,7 +18,7 @@
  * Split file (JSON): { version: 1, mode, config: { train, val, test, seed }, counts: { train:
  * { images, patients }, val: ..., test: ... }, assignment: { <imageId>: 'train'|'val'|'test' } }.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Rng } from './rng.js';
 import type { ExamRecord } from './types.js';
 
@@ -162,9 +162,14 @@ function countSplit(records: readonly ExamRecord[], assignment: Record<string, S
   return out;
 }
 
-/** Write a split file (pretty JSON). */
+/**
+ * Write a split file (pretty JSON), atomically: a reader (another training of the same demo, in
+ * another process) sees no file or the whole file, never half of one.
+ */
 export function writeSplit(path: string, split: SplitFile): void {
-  writeFileSync(path, JSON.stringify(split, null, 1) + '\n');
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(split, null, 1) + '\n');
+  renameSync(tmp, path);
 }
 
 /**

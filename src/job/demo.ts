@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import { ensureSynth, loadRunConfig, synthDir, type Protocol, type RunConfig } from '../run/index.js';
 import { runTraining } from './train-run.js';
+import { parallelPlan, trainInParallel } from './parallel.js';
 import { runEval } from './eval-run.js';
 import { writeReport } from '../eval/report/index.js';
 import { parseEvalResult, serializeEvalResult, type EvalResult } from '../eval/result.js';
@@ -27,6 +28,11 @@ export interface DemoOptions {
   protocols?: Protocol[];
   log?: (m: string) => void;
   progress?: 'auto' | 'off';
+  /**
+   * Trainings at once, each in its own process with cores / jobs libtorch threads (default: one
+   * per core, at most the number of runs; 1 = one after the other in this process).
+   */
+  jobs?: number;
 }
 
 /** Pulls the first Markdown table after a heading out of the report (the printed summary). */
@@ -65,7 +71,7 @@ export async function runDemo(o: DemoOptions): Promise<{ results: EvalResult[]; 
     }
   }
   const base = configs[0] as RunConfig;
-  const total = 3 + configs.length + 2;
+  const total = 5;
   let n = 0;
 
   // 1-2. Data: the balanced twin the runs train on (synthesized by the first run's prepare), a
@@ -79,22 +85,31 @@ export async function runDemo(o: DemoOptions): Promise<{ results: EvalResult[]; 
   const denCfg = { ...base.data.synth, seed: base.data.synth.seed + 2000, patients: Math.max(60, Math.round(base.data.synth.patients / 2)) };
   const denDir = await ensureSynth(synthDir(dataRoot, denCfg, 'deepeyenet'), denCfg, 'deepeyenet', log);
 
-  // 3. Training: each model under each protocol.
-  const runDirs: { cfg: RunConfig; dir: string }[] = [];
-  for (const cfg of configs) {
-    stage(++n, total, `train ${cfg.name} under the ${cfg.protocol} protocol`);
-    const dir = join(out, `${cfg.name}-${cfg.protocol}`);
-    const done = existsSync(join(dir, 'last', 'state.json'));
-    if (done) {
+  // 3. Training: each model under each protocol; `jobs` at a time in their own processes (jobs 1:
+  // one after the other in this process).
+  const runDirs = configs.map((cfg) => ({ cfg, dir: join(out, `${cfg.name}-${cfg.protocol}`) }));
+  const todo: { cfg: RunConfig; dir: string; resume: boolean }[] = [];
+  for (const { cfg, dir } of runDirs) {
+    const resume = existsSync(join(dir, 'last', 'state.json'));
+    if (resume) {
       const st = JSON.parse(readFileSync(join(dir, 'last', 'state.json'), 'utf8')) as { step: number };
       if (st.step >= cfg.train.steps) {
-        log(`  already trained (${st.step} steps): reusing ${dir}`);
-        runDirs.push({ cfg, dir });
+        log(`  ${cfg.name} (${cfg.protocol}) already trained (${st.step} steps): reusing ${dir}`);
         continue;
       }
     }
-    await runTraining(cfg, { out: dir, dataRoot: out, resume: done, log, progress: o.progress });
-    runDirs.push({ cfg, dir });
+    todo.push({ cfg, dir, resume });
+  }
+  const plan = parallelPlan(Math.max(1, todo.length), cpus().length, o.jobs);
+  stage(++n, total, `train ${todo.map((t) => `${t.cfg.name} (${t.cfg.protocol})`).join(', ') || 'nothing: every run is trained'}`);
+  if (plan.jobs <= 1) {
+    for (const t of todo) {
+      log(`  train ${t.cfg.name} under the ${t.cfg.protocol} protocol`);
+      await runTraining(t.cfg, { out: t.dir, dataRoot: out, resume: t.resume, log, progress: o.progress });
+    }
+  } else if (todo.length > 0) {
+    await trainInParallel(todo.map((t) => ({ cfg: t.cfg, out: t.dir, resume: t.resume })),
+      { jobs: plan.jobs, dataRoot: out, logDir: join(out, 'logs'), log, progress: o.progress });
   }
 
   // 4. Evaluation: in-domain under the training protocol; honest models also on the real-prevalence

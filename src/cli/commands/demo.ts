@@ -14,13 +14,19 @@ export function register(program: Command): void {
       (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--models <list>', 'comma-separated: kemt,clip', 'kemt,clip')
     .option('--protocols <list>', 'comma-separated: honest,paper', 'honest,paper')
+    .option('-j, --jobs <n>', 'trainings at once, each in its own process with cores/jobs libtorch threads ' +
+      '(default: one per core, at most 4; 1 = one after the other)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--jobs: '${v}' is not an integer >= 1`);
+      return n;
+    })
     .option('--no-progress', 'plain log lines instead of progress bars')
-    .action(async (o: { out: string; set: string[]; models: string; protocols: string; progress: boolean }) => {
+    .action(async (o: { out: string; set: string[]; models: string; protocols: string; progress: boolean; jobs?: number }) => {
       const models = o.models.split(',').map((s) => s.trim());
       const protocols = o.protocols.split(',').map((s) => s.trim());
       for (const m of models) if (!isArchitecture(m)) throw new Error(`--models: unknown model '${m}' (valid: ${ARCHITECTURE_NAMES.join(', ')})`);
       for (const p of protocols) if (p !== 'honest' && p !== 'paper') throw new Error(`--protocols: unknown protocol '${p}' (valid: honest, paper)`);
       await runDemo({ out: o.out, sets: o.set, models: models as Architecture[], protocols: protocols as ('honest' | 'paper')[],
-        progress: o.progress ? 'auto' : 'off' });
+        progress: o.progress ? 'auto' : 'off', jobs: o.jobs });
     });
 }
