@@ -120,8 +120,8 @@ function renderGrade(r, file) {
     ? `Referable DR likely: P(ICDR ≥ 2) = ${percent(r.referable.probability)}`
     : `Referable DR unlikely: P(ICDR ≥ 2) = ${percent(r.referable.probability)}`;
   const cal = r.calibration.fitted
-    ? `calibrated on the validation split (temperatures ${r.calibration.icdrTemperature.toFixed(2)} / ${r.calibration.sdrgTemperature.toFixed(2)})`
-    : 'not calibrated (raw model probabilities)';
+    ? `calibrated on the validation split (${r.calibration.exams} exams; temperatures ${r.calibration.icdrTemperature.toFixed(2)} / ${r.calibration.sdrgTemperature.toFixed(2)})`
+    : `NOT calibrated: raw model probabilities (${r.calibration.note})`;
   const inputs = ['photo', ...(r.used.note ? ['note'] : []), ...(r.used.fields.length ? [`${r.used.fields.length} patient field(s)`] : [])];
   $('confidence').textContent = `Confidence: ICDR ${ICDR[r.icdr.grade]} at ${percent(r.icdr.confidence)}, SDRG ${SDRG[r.sdrg.grade]} at ${percent(r.sdrg.confidence)}; ${cal}. Inputs: ${inputs.join(' + ')}.`;
   $('result').hidden = false;

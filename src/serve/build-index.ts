@@ -14,7 +14,7 @@ import { EmbeddingIndex, META_FILE, validateId, type NewItem } from '../index/in
 import { loadRun, predict, prepareData, type LoadedRun, type PreparedData, type PreparedItem } from '../run/index.js';
 import { fitTemperature } from '../eval/metrics/calibration.js';
 import { NUM_GRADES } from '../data/grades.js';
-import { COLLAPSED_COSINE, writeSidecar, SIDECAR_FORMAT, type IndexSidecar, type TemperatureInfo } from './sidecar.js';
+import { COLLAPSED_COSINE, MIN_CALIBRATION_EXAMS, writeSidecar, SIDECAR_FORMAT, type IndexSidecar, type TemperatureInfo } from './sidecar.js';
 
 export interface BuildIndexOptions {
   /** Checkpoint folder (run/best, run/last) or a run folder. */
@@ -26,6 +26,8 @@ export interface BuildIndexOptions {
   log?: (msg: string) => void;
   /** Exams per forward pass (default 64). */
   batchSize?: number;
+  /** Fewest graded validation exams to fit temperatures on (default MIN_CALIBRATION_EXAMS); fewer: uncalibrated. */
+  minCalibrationExams?: number;
 }
 
 export interface BuildIndexResult {
@@ -45,25 +47,26 @@ function prepare(run: LoadedRun, source: string, o: { foreign: boolean; imageSpl
     { log: o.log, pre: run.pre, source, allTest: o.foreign, imageSplits: o.imageSplits });
 }
 
-/** Temperatures for both heads on the training run's validation exams, or null when impossible. */
+type Calibration = { calibration: IndexSidecar['calibration']; skipped?: string };
+
+/** Temperatures for both heads on the training run's validation exams, or why there are none. */
 async function calibrate(run: LoadedRun, inDomain: PreparedData | null, co: { imageSize: number; maxTokens: number; tabularDim: number; batchSize: number },
-  log: (m: string) => void): Promise<IndexSidecar['calibration']> {
-  if (!run.model.capabilities.gradeHeads) {
-    log('calibration: skipped (the model has no grade heads)');
-    return null;
-  }
+  minExams: number, log: (m: string) => void): Promise<Calibration> {
+  const skip = (why: string): Calibration => {
+    log(`calibration: skipped (${why})`);
+    return { calibration: null, skipped: why };
+  };
+  if (!run.model.capabilities.gradeHeads) return skip('the model has no grade heads');
   let data = inDomain;
   if (data === null) {
-    if (!existsSync(run.datasetPath)) {
-      log(`calibration: skipped (the training dataset ${run.datasetPath} is gone; grades will be uncalibrated)`);
-      return null;
-    }
+    if (!existsSync(run.datasetPath)) return skip(`the training dataset ${run.datasetPath} is gone; grades will be uncalibrated`);
     data = await prepare(run, run.datasetPath, { foreign: false, imageSplits: ['val'], log });
   }
   const val = data.ids.val.map((id) => data.items.get(id) as PreparedItem).filter((it) => it.image !== null);
-  if (val.length === 0) {
-    log('calibration: skipped (the run has no validation exams; grades will be uncalibrated)');
-    return null;
+  if (val.length === 0) return skip('the run has no validation exams; grades will be uncalibrated');
+  const graded = Math.min(...(['icdr', 'sdrg'] as const).map((k) => val.filter((it) => it[k] >= 0).length));
+  if (graded < minExams) {
+    return skip(`${graded} graded validation exams; at least ${minExams} are needed for a temperature fit, so grades will be uncalibrated`);
   }
   const p = await predict(run.model, val, co);
   const fit = (k: 'icdr' | 'sdrg', logits: Float32Array | null): TemperatureInfo | null => {
@@ -78,13 +81,10 @@ async function calibrate(run: LoadedRun, inDomain: PreparedData | null, co: { im
   };
   const icdr = fit('icdr', p.icdrLogits);
   const sdrg = fit('sdrg', p.sdrgLogits);
-  if (icdr === null || sdrg === null) {
-    log('calibration: skipped (the validation exams have no grades)');
-    return null;
-  }
+  if (icdr === null || sdrg === null) return skip('the validation exams have no grades');
   log(`calibration on ${val.length} validation exams: ICDR T=${icdr.temperature.toFixed(3)} (NLL ${icdr.nllBefore.toFixed(3)} -> ${icdr.nllAfter.toFixed(3)}), ` +
     `SDRG T=${sdrg.temperature.toFixed(3)} (NLL ${sdrg.nllBefore.toFixed(3)} -> ${sdrg.nllAfter.toFixed(3)})`);
-  return { icdr, sdrg, split: 'val' };
+  return { calibration: { icdr, sdrg, split: 'val', minExams } };
 }
 
 /** Builds the index; see the module comment. */
@@ -175,7 +175,9 @@ export async function buildIndex(o: BuildIndexOptions): Promise<BuildIndexResult
         `${kind}s apart, so ${kind === 'image' ? 'similar-case and image search' : 'text search'} rankings are close to arbitrary (train longer)`);
     }
   }
-  const calibration = await calibrate(run, foreign ? null : data, co, log);
+  const minExams = o.minCalibrationExams ?? MIN_CALIBRATION_EXAMS;
+  if (!Number.isInteger(minExams) || minExams < 1) throw new Error(`buildIndex: minCalibrationExams is ${minExams}; expected a positive integer`);
+  const { calibration, skipped } = await calibrate(run, foreign ? null : data, co, minExams, log);
   const sidecar: IndexSidecar = {
     format: SIDECAR_FORMAT,
     checkpointId: run.checkpointId,
@@ -186,6 +188,7 @@ export async function buildIndex(o: BuildIndexOptions): Promise<BuildIndexResult
     counts: { images: items.length, notes: items.length, withoutImagePath },
     meanPairwiseCosine: spread,
     calibration,
+    ...(skipped === undefined ? {} : { calibrationSkipped: skipped }),
   };
   writeSidecar(out, sidecar);
   log(`indexed ${items.length} images and ${items.length} notes into ${out} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -24,7 +24,8 @@ import { NUM_GRADES, UNKNOWN_GRADE } from '../data/grades.js';
 import { softmaxRows } from '../eval/metrics/calibration.js';
 import { referableProbability } from '../eval/metrics/referable.js';
 import { collate, disposeBatch, loadRun, type PreparedItem, type Preprocessing } from '../run/index.js';
-import type { IndexSidecar } from './sidecar.js';
+import sharp from 'sharp';
+import { MIN_CALIBRATION_EXAMS, type IndexSidecar } from './sidecar.js';
 
 /** What the engine needs of a model: a loaded checkpoint, or a freshly built one (benchmarks). */
 export interface ServeModel {
@@ -42,14 +43,59 @@ export interface Temperatures {
   sdrg: number;
   /** True when fitted on validation data; false = raw softmax. */
   fitted: boolean;
+  /** Validation exams the temperatures were fitted on (the smaller head's count), when fitted. */
+  exams?: number;
+  /** Why the probabilities are not calibrated, when they are not and the reason is known. */
+  note?: string;
 }
 
 export const UNCALIBRATED: Readonly<Temperatures> = Object.freeze({ icdr: 1, sdrg: 1, fitted: false });
 
-/** The temperatures an index build fitted, or UNCALIBRATED when it fitted none. */
+/**
+ * The temperatures an index build fitted, or UNCALIBRATED (with the reason) when it fitted none or
+ * fitted them on fewer validation exams than the minimum (an older index may hold such a fit).
+ */
 export function temperaturesFromSidecar(s: IndexSidecar | null): Temperatures {
   const c = s?.calibration;
-  return c ? { icdr: c.icdr.temperature, sdrg: c.sdrg.temperature, fitted: true } : { ...UNCALIBRATED };
+  if (c === null || c === undefined) {
+    return { ...UNCALIBRATED, ...(s?.calibrationSkipped === undefined ? {} : { note: s.calibrationSkipped }) };
+  }
+  const min = c.minExams ?? MIN_CALIBRATION_EXAMS;
+  const n = Math.min(c.icdr.n, c.sdrg.n);
+  if (!(n >= min)) {
+    return { ...UNCALIBRATED, note: `the index's temperatures were fitted on ${n} graded validation exams; at least ${min} are needed` };
+  }
+  return { icdr: c.icdr.temperature, sdrg: c.sdrg.temperature, fitted: true, exams: n };
+}
+
+/** Widest accepted photo, long side / short side: fundus photos are near square (a 16:9 frame is 1.78). */
+export const MAX_ASPECT_RATIO = 2;
+
+/** A photo too small for the model's input or too elongated to be a fundus photo (before any decoding). */
+export class ImageShapeError extends Error {
+  constructor(readonly width: number, readonly height: number, message: string) {
+    super(message);
+    this.name = 'ImageShapeError';
+  }
+}
+
+/**
+ * Throws ImageShapeError unless a width x height photo has a short side of at least `minSide`
+ * pixels (the model's input size: smaller is upsampled, with no lesion detail) and an aspect
+ * ratio of at most MAX_ASPECT_RATIO.
+ * @example checkImageShape(30000, 1, 224, 'eye.png') // throws: eye.png: 30000x1 pixels: the short side, 1 px, is below ...
+ */
+export function checkImageShape(width: number, height: number, minSide: number, name: string): void {
+  const short = Math.min(width, height);
+  if (short < minSide) {
+    throw new ImageShapeError(width, height, `${name}: ${width}x${height} pixels: the short side, ${short} px, is below the minimum of ` +
+      `${minSide} px (the model's input size); a smaller photo holds no lesion detail`);
+  }
+  const ratio = Math.max(width, height) / short;
+  if (ratio > MAX_ASPECT_RATIO) {
+    throw new ImageShapeError(width, height, `${name}: ${width}x${height} pixels: the aspect ratio ${ratio.toFixed(2)}:1 is beyond the ` +
+      `limit of ${MAX_ASPECT_RATIO}:1 (fundus photos are near square)`);
+  }
 }
 
 /** A decoded upload: the model's input and the S x S crop it was made from (for the heatmap). */
@@ -143,10 +189,13 @@ export class ServeEngine {
   }
 
   /**
-   * Encoded bytes -> the model's input. Refuses images over `maxPixels` (ImageTooLargeError,
-   * from the header, before decoding); an undecodable image throws an Error naming `name`.
+   * Encoded bytes -> the model's input. Refuses images over `maxPixels` (ImageTooLargeError) and
+   * too small or elongated ones (ImageShapeError), both from the header, before decoding; an
+   * undecodable image throws an Error naming `name`.
    */
   async prepareImage(bytes: Buffer, name: string, maxPixels = this.served.pre.image.maxInputPixels): Promise<PreparedImage> {
+    const meta = await sharp(bytes).metadata().catch(() => null); // unreadable: cropFundus says why
+    if (meta?.width !== undefined && meta.height !== undefined) checkImageShape(meta.width, meta.height, this.served.pre.image.size, name);
     const cfg = { ...this.served.pre.image, maxInputPixels: Math.min(maxPixels, this.served.pre.image.maxInputPixels) };
     const { rgb } = await cropFundus(bytes, cfg, name);
     return { chw: toChw(rgb, cfg.size, cfg.mean, cfg.std, null), rgb, size: cfg.size };

@@ -72,7 +72,7 @@ const ScaleSchema: Schema = {
   type: 'object',
   required: ['probabilities', 'grade', 'confidence'],
   properties: {
-    probabilities: { type: 'array', items: { type: 'number' }, minItems: NUM_GRADES, maxItems: NUM_GRADES, description: 'Calibrated P(grade = 0..4).' },
+    probabilities: { type: 'array', items: { type: 'number' }, minItems: NUM_GRADES, maxItems: NUM_GRADES, description: 'P(grade = 0..4), calibrated when calibration.fitted.' },
     grade: { ...grade, description: 'The most probable grade.' },
     confidence: { type: 'number', description: "Calibrated probability of that grade (softmax(logits / T), T fitted on the run's validation split)." },
   },
@@ -96,11 +96,17 @@ export const GradeResponseSchema: Schema = {
     },
     calibration: {
       type: 'object',
-      required: ['fitted', 'icdrTemperature', 'sdrgTemperature'],
+      required: ['fitted', 'icdrTemperature', 'sdrgTemperature', 'exams', 'note'],
       properties: {
-        fitted: { type: 'boolean', description: 'False: no validation data was available at index build; probabilities are the raw softmax.' },
+        fitted: {
+          type: 'boolean',
+          description: 'False: no temperatures, or ones fitted on fewer validation exams than the minimum (30 unless the index says otherwise); ' +
+            'probabilities are then the raw softmax.',
+        },
         icdrTemperature: { type: 'number' },
         sdrgTemperature: { type: 'number' },
+        exams: nullable({ type: 'integer', description: 'Graded validation exams the temperatures were fitted on, when fitted.' }),
+        note: nullable({ type: 'string', description: 'Why the probabilities are uncalibrated, when they are.' }),
       },
     },
     used: {

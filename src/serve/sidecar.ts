@@ -23,6 +23,14 @@ export interface TemperatureInfo {
   n: number;
 }
 
+/**
+ * Fewest graded validation exams a grade-head temperature is fitted on. One scalar per head, but on
+ * a handful of exams the NLL minimum follows two or three cases and often lands on the search's
+ * bracket edge (T = 0.05 or 20): such a "calibration" is noise. Below it, grades are served as the
+ * raw softmax and labelled uncalibrated.
+ */
+export const MIN_CALIBRATION_EXAMS = 30;
+
 /** Above this mean pairwise cosine the embeddings count as collapsed (index build warns, the page says so). */
 export const COLLAPSED_COSINE = 0.98;
 
@@ -38,8 +46,13 @@ export interface IndexSidecar {
   counts: { images: number; notes: number; withoutImagePath: number };
   /** Mean pairwise cosine of the indexed embeddings (near 1: collapsed, rankings close to arbitrary); absent in older indexes. */
   meanPairwiseCosine?: { image: number; note: number };
-  /** Null when the model has no grade heads (CLIP) or the run has no validation split. */
-  calibration: { icdr: TemperatureInfo; sdrg: TemperatureInfo; split: string } | null;
+  /**
+   * Null when the model has no grade heads (CLIP), or the run has too few graded validation exams.
+   * `minExams`: the minimum the build applied (absent in older indexes: MIN_CALIBRATION_EXAMS).
+   */
+  calibration: { icdr: TemperatureInfo; sdrg: TemperatureInfo; split: string; minExams?: number } | null;
+  /** Why there is no calibration, when there is none (absent in older indexes). */
+  calibrationSkipped?: string;
 }
 
 /** Writes `<dir>/serve.json` atomically (temp file + rename). */
@@ -78,6 +91,7 @@ export function readSidecar(dir: string): IndexSidecar {
     icdr: checkTemperature(c.icdr, `${p}: calibration.icdr`),
     sdrg: checkTemperature(c.sdrg, `${p}: calibration.sdrg`),
     split: String(c.split),
+    ...(typeof c.minExams === 'number' ? { minExams: c.minExams } : {}),
   };
   return { ...(o as IndexSidecar), calibration };
 }

@@ -80,7 +80,9 @@ test('POST /v1/grade: calibrated probabilities, referable = P(ICDR>=2), heatmap 
   }
   near(g.referable.probability, g.icdr.probabilities[2] + g.icdr.probabilities[3] + g.icdr.probabilities[4], 1e-12);
   assert.equal(g.referable.flag, g.referable.probability >= 0.5);
-  assert.deepEqual(g.calibration, { fitted: true, icdrTemperature: sidecar.calibration!.icdr.temperature, sdrgTemperature: sidecar.calibration!.sdrg.temperature });
+  assert.deepEqual(g.calibration, {
+    fitted: true, icdrTemperature: sidecar.calibration!.icdr.temperature, sdrgTemperature: sidecar.calibration!.sdrg.temperature, exams: 10, note: null,
+  });
   assert.deepEqual(g.used, { image: true, note: true, fields: ['patient_age', 'patient_sex'] });
   assert.deepEqual([g.heatmap.rows, g.heatmap.cols, g.heatmap.weights.length], [8, 8, 64]);
   near((g.heatmap.weights as number[]).reduce((a, b) => a + b, 0), 1, 1e-4);
@@ -97,6 +99,24 @@ test('POST /v1/grade: calibrated probabilities, referable = P(ICDR>=2), heatmap 
   const T = sidecar.calibration!.icdr.temperature;
   for (let k = 1; k < 5; k++) {
     near(Math.log(g.icdr.probabilities[k] / g.icdr.probabilities[0]), Math.log(u.icdr.probabilities[k]! / u.icdr.probabilities[0]!) / T, 1e-5);
+  }
+});
+
+test('POST /v1/grade: temperatures fitted on too few validation exams are not used; the answer says uncalibrated and why', async () => {
+  // An index built before the minimum existed: a fit on 2 exams, as in the issue.
+  const two = { ...sidecar, calibration: { icdr: { ...sidecar.calibration!.icdr, n: 2 }, sdrg: { ...sidecar.calibration!.sdrg, n: 2 }, split: 'val' } };
+  const t = temperaturesFromSidecar(two);
+  assert.deepEqual(t, { ...UNCALIBRATED, note: "the index's temperatures were fitted on 2 graded validation exams; at least 30 are needed" });
+  const { app: raw } = await buildApp({ engine: new ServeEngine(engine.served, t), index, dataRoot: sidecar.dataPath, host: '127.0.0.1', token: null, rateLimit: null });
+  try {
+    const r = await raw.inject({ method: 'POST', url: '/v1/grade', ...multipart([imagePart(photo), { name: 'heatmap', value: 'false' }]) });
+    const g = r.json() as Json;
+    assert.deepEqual(g.calibration, { fitted: false, icdrTemperature: 1, sdrgTemperature: 1, exams: null, note: t.note });
+    // The raw softmax: the same probabilities as an engine without any temperatures.
+    const u = new ServeEngine(engine.served, { ...UNCALIBRATED }).grade({ image: await engine.prepareImage(photo, 'x') }, { attention: false });
+    for (let k = 0; k < 5; k++) near(g.icdr.probabilities[k], u.icdr.probabilities[k]!, 1e-6);
+  } finally {
+    await raw.close();
   }
 });
 

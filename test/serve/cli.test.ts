@@ -37,17 +37,22 @@ async function cli(argv: string[]): Promise<string> {
   return out.join('\n');
 }
 
-test('index build: every image and note, metadata, calibration; vectors equal the fixture index', async () => {
+test('index build: every image and note, metadata, no calibration on too few validation exams; vectors equal the fixture index', async () => {
   const out = join(tmp, 'ix');
   const text = await cli(['index', 'build', '--checkpoint', fx.checkpoint, '--out', out]);
   assert.match(text, /indexed 45 images and 45 notes into/);
-  assert.match(text, /calibration on 10 validation exams: ICDR T=/);
+  // 10 graded validation exams are too few for a temperature fit: no calibration, and it says why.
+  assert.match(text, /^calibration: skipped \(10 graded validation exams; at least 30 are needed for a temperature fit, so grades will be uncalibrated\)$/m);
   const s = readSidecar(out);
   const ref = readSidecar(fx.index);
   assert.equal(s.checkpointId, ref.checkpointId);
   assert.equal(s.dataPath, fx.dataPath);
   assert.deepEqual(s.counts, { images: 45, notes: 45, withoutImagePath: 0 });
-  assert.deepEqual(s.calibration, ref.calibration);
+  assert.equal(s.calibration, null);
+  assert.match(s.calibrationSkipped ?? '', /^10 graded validation exams; at least 30 are needed/);
+  assert.equal(ref.calibration?.minExams, 10); // the fixture lowered the minimum, and serve.json says so
+  assert.match(await cli(['grade', '--checkpoint', fx.checkpoint, '--index', out, fx.sampleImage]),
+    /UNCALIBRATED \(raw softmax: 10 graded validation exams; at least 30 are needed for a temperature fit/);
   const [a, b] = [EmbeddingIndex.open(out), EmbeddingIndex.open(fx.index)];
   try {
     assert.equal(a.size, 90);

@@ -17,7 +17,7 @@ import { buildIndex } from '../../src/serve/build-index.js';
 import { readSidecar } from '../../src/serve/sidecar.js';
 
 /** Bump when the fixture recipe changes. */
-const RECIPE = 'v1';
+const RECIPE = 'v2';
 const PREFIX = 'retalign-serve-fixture-';
 
 export interface ServeFixture {
@@ -64,7 +64,9 @@ async function build(dir: string): Promise<void> {
   raw['data'] = { ...data, imageSize: 64, synth: { ...(data['synth'] as Obj), patients: 24, size: 192 } };
   const quiet = (): void => {};
   await runTraining(resolveRunConfig(raw), { out: join(dir, 'run', 'smoke'), progress: 'off', log: quiet });
-  await buildIndex({ checkpoint: join(dir, 'run', 'smoke', 'last'), out: join(dir, 'index'), log: quiet });
+  // 10 validation exams: below the default minimum, lowered here (and recorded in serve.json) so that
+  // the tests see calibrated grades; test/serve/cli.test.ts builds one with the default and sees none.
+  await buildIndex({ checkpoint: join(dir, 'run', 'smoke', 'last'), out: join(dir, 'index'), log: quiet, minCalibrationExams: 10 });
   writeFileSync(join(dir, 'done'), new Date().toISOString());
 }
 

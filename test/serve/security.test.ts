@@ -264,6 +264,23 @@ test('malformed multipart is the client\'s error: 400 naming what is wrong; a cl
   assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
 });
 
+test('422 for a photo smaller than the model\'s input or more elongated than 2:1, with the numbers', async () => {
+  const app = await make();
+  const png = (width: number, height: number) => sharp({ create: { width, height, channels: 3, background: { r: 90, g: 30, b: 10 } } }).png().toBuffer();
+  const cases: [number, number, RegExp][] = [
+    [1, 1, /^image: 1x1 pixels: the short side, 1 px, is below the minimum of 64 px \(the model's input size\)/],
+    [63, 200, /^image: 63x200 pixels: the short side, 63 px, is below the minimum of 64 px/],
+    [30000, 1, /^image: 30000x1 pixels: the short side, 1 px, is below the minimum of 64 px/],
+    [300, 100, /^image: 300x100 pixels: the aspect ratio 3\.00:1 is beyond the limit of 2:1 \(fundus photos are near square\)$/],
+    [100, 201, /^image: 100x201 pixels: the aspect ratio 2\.01:1 is beyond the limit of 2:1/],
+  ];
+  for (const [w, h, message] of cases) {
+    for (const url of ['/v1/grade', '/v1/search/image']) refusal(await post(app, [imagePart(await png(w, h), 'x.png', 'image/png')], url), 422, 'bad_image_shape', message);
+  }
+  // At the bounds: accepted.
+  assert.equal((await post(app, [imagePart(await png(64, 128), 'x.png', 'image/png'), { name: 'heatmap', value: 'false' }])).statusCode, 200);
+});
+
 test('422 for a corrupt JPEG, and the server keeps serving', async () => {
   const app = await make();
   const corrupt = Buffer.concat([photo.subarray(0, 300), Buffer.alloc(2000, 0x5a)]);

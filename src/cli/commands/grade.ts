@@ -10,7 +10,7 @@ import { ServeEngine, UNCALIBRATED, temperaturesFromSidecar, type GradeOutput } 
 import { fieldArgs, parseFields } from '../../serve/fields.js';
 import { ICDR_NAMES, SDRG_NAMES, bar } from '../../serve/format.js';
 import { readSidecar } from '../../serve/sidecar.js';
-import { describeBytes, sniffImage } from '../../serve/sniff.js';
+import { imageTypeProblem } from '../../data/images/formats.js';
 
 /** The human-readable report of one grading. */
 export function formatGrade(g: GradeOutput, o: { model: string; checkpointId: string; image: string }): string {
@@ -29,7 +29,7 @@ export function formatGrade(g: GradeOutput, o: { model: string; checkpointId: st
     `confidence: ICDR ${g.icdr.grade} (${ICDR_NAMES[g.icdr.grade]}) at ${g.icdr.confidence.toFixed(3)}, SDRG ${g.sdrg.grade} at ${g.sdrg.confidence.toFixed(3)}; ` +
       (t.fitted
         ? `calibrated (temperatures ICDR ${t.icdr.toFixed(3)}, SDRG ${t.sdrg.toFixed(3)}, fitted on the validation split)`
-        : 'UNCALIBRATED (raw softmax: pass --index DIR to use the temperatures fitted at index build)'));
+        : `UNCALIBRATED (raw softmax: ${t.note ?? 'pass --index DIR to use the temperatures fitted at index build'})`));
   return lines.join('\n');
 }
 
@@ -53,7 +53,8 @@ export function register(program: Command): void {
       }
       const fields = parseFields(fieldArgs(o.field), engine.acceptedFields);
       const bytes = await readImageFile(image, engine.served.pre.image.maxInputPixels);
-      if (sniffImage(bytes) === null) throw new Error(`${image}: the file holds ${describeBytes(bytes)}, not a JPEG, PNG, WebP or TIFF image`);
+      const refused = imageTypeProblem(bytes); // the same rule as data check, training and the server's pipeline
+      if (refused !== null) throw new Error(`${image}: ${refused}`);
       const prepared = await engine.prepareImage(bytes, image);
       const g = engine.grade({ image: prepared, note: o.note, fields }, { attention: false });
       if (o.json) {

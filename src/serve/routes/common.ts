@@ -1,13 +1,14 @@
 /** Helpers shared by the upload routes: decoding an uploaded image, small form-field parsers. */
 import type { FastifyRequest } from 'fastify';
 import { ImageTooLargeError } from '../../data/images/preprocess.js';
-import type { PreparedImage } from '../engine.js';
+import { ImageShapeError, type PreparedImage } from '../engine.js';
 import type { ServeContext } from '../context.js';
 import { HttpError, badRequest } from '../errors.js';
 
 /**
  * Uploaded bytes -> the model's input: 413 over the pixel limit (from the header, before any
- * pixel is decoded), 422 for an image that cannot be decoded (corrupt, truncated).
+ * pixel is decoded), 422 for a photo too small or too elongated (engine.checkImageShape) and for
+ * one that cannot be decoded (corrupt, truncated).
  */
 export async function decodeImage(ctx: ServeContext, bytes: Buffer): Promise<PreparedImage> {
   try {
@@ -16,6 +17,7 @@ export async function decodeImage(ctx: ServeContext, bytes: Buffer): Promise<Pre
     if (e instanceof ImageTooLargeError) {
       throw new HttpError(413, 'too_many_pixels', `image: ${e.width}x${e.height} = ${e.width * e.height} pixels exceeds the limit of ${e.limit} pixels`);
     }
+    if (e instanceof ImageShapeError) throw new HttpError(422, 'bad_image_shape', e.message);
     const why = e instanceof Error ? e.message.replace(/^image: /, '') : String(e);
     throw new HttpError(422, 'undecodable_image', `image: the file looks like an image but cannot be decoded (${why.slice(0, 300)})`);
   }

@@ -25,7 +25,7 @@ const DOC: RouteDoc = {
     400: 'A bad or unknown field, a missing image.',
     413: 'The file is over the upload limit, or the image over the pixel limit.',
     415: 'The uploaded bytes are not a JPEG, PNG, WebP or TIFF image, or the body is not multipart/form-data.',
-    422: 'The image cannot be decoded (corrupt or truncated).',
+    422: 'The image cannot be decoded (corrupt or truncated), or it is smaller than the model\'s input size or more elongated than 2:1.',
     501: 'The model has no grade heads (a CLIP baseline).',
     503: 'The inference queue is full; retry shortly.',
   },
@@ -71,7 +71,10 @@ export function registerGrade(app: FastifyInstance, ctx: ServeContext): void {
       icdr: g.icdr,
       sdrg: g.sdrg,
       referable: { probability: g.referable.probability, flag: g.referable.probability >= REFERABLE_THRESHOLD, threshold: REFERABLE_THRESHOLD },
-      calibration: { fitted: g.temperatures.fitted, icdrTemperature: g.temperatures.icdr, sdrgTemperature: g.temperatures.sdrg },
+      calibration: {
+        fitted: g.temperatures.fitted, icdrTemperature: g.temperatures.icdr, sdrgTemperature: g.temperatures.sdrg, exams: g.temperatures.exams ?? null,
+        note: g.temperatures.fitted ? null : g.temperatures.note ?? 'no temperatures were fitted for this model (index built without validation data)',
+      },
       used: g.used,
       heatmap: png === null || g.attention === null ? null : {
         mediaType: 'image/png', base64: png.toString('base64'), rows: g.attention.rows, cols: g.attention.cols, weights: Array.from(g.attention.weights),
