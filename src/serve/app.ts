@@ -14,11 +14,13 @@
  *   await app.listen({ host: '127.0.0.1', port: 8080 });
  *   // or in tests: await app.inject({ method: 'GET', url: '/healthz' })
  */
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions, type RouteOptions } from 'fastify';
+import bearerAuth from '@fastify/bearer-auth';
 import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
+import rateLimit from '@fastify/rate-limit';
 import type { EmbeddingIndex } from '../index/index.js';
-import { assertBindable, bearerMatches, isLoopbackHost } from './auth.js';
+import { assertBindable, isLoopbackHost } from './auth.js';
 import { CaseStore } from './cases.js';
 import type { ServeContext, ServeLimits } from './context.js';
 import type { ServeEngine } from './engine.js';
@@ -27,7 +29,6 @@ import { ServeMetrics } from './metrics.js';
 import type { RouteDoc } from './openapi.js';
 import { crossOriginRefusal, hostRefusal, parseAllowedHosts } from './origin.js';
 import { InferenceQueue } from './queue.js';
-import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { registerGrade } from './routes/grade.js';
 import { registerMeta } from './routes/meta.js';
 import { registerSearch } from './routes/search.js';
@@ -92,6 +93,18 @@ export const CSP_DIRECTIVES: Readonly<Record<string, string[]>> = Object.freeze(
   'default-src': ["'none'"], 'script-src': ["'self'"], 'style-src': ["'self'"], 'img-src': ["'self'", 'data:', 'blob:'],
   'connect-src': ["'self'"], 'form-action': ["'none'"], 'frame-ancestors': ["'none'"], 'base-uri': ["'none'"],
 });
+/**
+ * Per-client request limit (by address), applied by @fastify/rate-limit to every non-public route:
+ * at most `burst` requests in each window of burst / perMinute minutes (so `perMinute` sustained),
+ * then 429 with Retry-After until the window ends.
+ */
+export interface RateLimitOptions {
+  /** Sustained requests per minute per client (> 0). */
+  perMinute: number;
+  /** Requests per window (>= 1): how many a client may make at once. */
+  burst: number;
+}
+
 export const DEFAULT_RATE_LIMIT: Readonly<RateLimitOptions> = Object.freeze({ perMinute: 120, burst: 30 });
 
 function positiveInt(v: number, name: string): number {
@@ -114,7 +127,10 @@ export async function buildApp(o: ServeOptions): Promise<ServeApp> {
     maxNoteChars: DEFAULT_LIMITS.maxNoteChars,
   };
   const queue = new InferenceQueue({ concurrency: o.concurrency ?? 1, maxQueue: o.maxQueue ?? 64 });
-  const limiter = o.rateLimit === null ? null : new RateLimiter(o.rateLimit ?? DEFAULT_RATE_LIMIT);
+  const rl = o.rateLimit === null ? null : o.rateLimit ?? DEFAULT_RATE_LIMIT;
+  if (rl !== null && (!(rl.perMinute > 0) || !Number.isFinite(rl.perMinute) || !Number.isInteger(rl.burst) || rl.burst < 1)) {
+    throw new Error(`serve: rate limit ${JSON.stringify(rl)}; expected perMinute > 0 and an integer burst >= 1`);
+  }
   const metrics = new ServeMetrics();
   const ctx: ServeContext = {
     engine: o.engine, index: o.index, cases: o.index === null ? null : new CaseStore(o.index, o.dataRoot),
@@ -137,6 +153,27 @@ export async function buildApp(o: ServeOptions): Promise<ServeApp> {
     hsts: false, // plain HTTP on loopback or a LAN; TLS, and HSTS with it, belong to the proxy in front
   });
 
+  // Both plugins only decorate here (global: false, addHook: false): the gate below calls them for
+  // the routes that are not public, in its own order (rate limit first, so token guessing is throttled).
+  await app.register(rateLimit, { global: false, cache: 10_000 });
+  if (o.token !== null) {
+    await app.register(bearerAuth, {
+      keys: new Set([o.token]), addHook: false, specCompliance: 'rfc6749', // rfc6749: the scheme name in any case ("bearer" too)
+      verifyErrorLogLevel: 'debug', // a refused request is the client's matter: at info, the request line says 401, nothing more
+    });
+  }
+  const limit = rl === null ? null : app.rateLimit({
+    max: rl.burst, timeWindow: Math.round((rl.burst / rl.perMinute) * 60_000),
+    errorResponseBuilder: (_req, c) => new HttpError(429, 'rate_limited', `too many requests from this client; retry in ${Math.ceil(c.ttl / 1000)} s`),
+  });
+  const verifyToken = o.token === null ? null : (req: FastifyRequest, reply: FastifyReply): Promise<void> => new Promise((ok, fail) => {
+    (app.verifyBearerAuth as NonNullable<typeof app.verifyBearerAuth>)(req, reply, (err) => {
+      if (err === undefined) return ok();
+      reply.header('www-authenticate', 'Bearer realm="retalign"');
+      fail(new HttpError(401, 'unauthorized', 'missing or wrong bearer token: send Authorization: Bearer <token from the server\'s --token-file>'));
+    });
+  });
+
   const routes: RouteOptions[] = [];
   app.addHook('onRoute', (r) => {
     routes.push(r);
@@ -150,14 +187,8 @@ export async function buildApp(o: ServeOptions): Promise<ServeApp> {
     if (forged !== null) throw new HttpError(403, 'cross_origin', forged);
     // Closed unless the route says otherwise: a route (or the 404 handler) without the flag needs the token.
     if (req.routeOptions.config?.public === true) return;
-    if (limiter !== null) {
-      const r = limiter.take(req.ip);
-      if (!r.ok) throw new HttpError(429, 'rate_limited', `too many requests from this client; retry in ${r.retryAfterS} s`, { 'retry-after': String(r.retryAfterS) });
-    }
-    if (o.token !== null && !bearerMatches(req.headers.authorization, o.token)) {
-      reply.header('www-authenticate', 'Bearer realm="retalign"');
-      throw new HttpError(401, 'unauthorized', 'missing or wrong bearer token: send Authorization: Bearer <token from the server\'s --token-file>');
-    }
+    if (limit !== null) await limit.call(app, req, reply); // throws the 429 (Retry-After set by the plugin)
+    if (verifyToken !== null) await verifyToken(req, reply);
   });
 
   app.addHook('onSend', async (req, reply, payload) => {

@@ -1,12 +1,14 @@
 /**
  * Who may call the API: a bearer token (read from a file, never from the command line where `ps`
  * would show it), required whenever one is configured and mandatory on any non-loopback address.
+ * The header itself is checked by @fastify/bearer-auth (constant-time, app.ts); what stays here is
+ * what that plugin cannot decide: whether a server needs a token at all (its bind address), and
+ * loading and vetting the token file (length, characters, file mode).
  *
  * @example
  *   assertBindable('0.0.0.0', null); // throws: refusing to listen on 0.0.0.0 without --token-file
- *   bearerMatches('Bearer s3cret-token-0123456789', 's3cret-token-0123456789') // true
+ *   readTokenFile('/etc/retalign/token') // its first line, at least 16 printable characters
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 
@@ -56,17 +58,4 @@ export function checkToken(token: string, where: string): void {
     throw new Error(`${where}: the token has ${token.length} characters; expected at least ${MIN_TOKEN_LENGTH}`);
   }
   if (!/^[\x21-\x7e]+$/.test(token)) throw new Error(`${where}: the token must be printable ASCII without spaces`);
-}
-
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
-
-/**
- * Constant-time check of an Authorization header against the token (digests first, so neither
- * the length nor a prefix leaks through timing).
- */
-export function bearerMatches(header: string | undefined, token: string): boolean {
-  if (header === undefined) return false;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (m === null) return false;
-  return timingSafeEqual(digest(m[1] as string), digest(token));
 }

@@ -67,6 +67,12 @@ test('a non-loopback server refuses to start without a token, and answers 401 wi
   refusal(none, 401, 'unauthorized', /missing or wrong bearer token/);
   assert.equal(none.headers['www-authenticate'], 'Bearer realm="retalign"');
   refusal(await app.inject({ method: 'GET', url: '/v1/info', headers: { authorization: `Bearer ${TOKEN}x` } }), 401, 'unauthorized', /wrong bearer token/);
+  for (const authorization of [TOKEN, `Basic ${TOKEN}`, `Bearer ${TOKEN.slice(0, -1)}`, 'Bearer ', `Bearer  ${TOKEN}x`]) {
+    refusal(await app.inject({ method: 'GET', url: '/v1/info', headers: { authorization } }), 401, 'unauthorized', /wrong bearer token/);
+  }
+  for (const authorization of [`bearer ${TOKEN}`, `BEARER ${TOKEN}`, `Bearer ${TOKEN}  `]) {
+    assert.equal((await app.inject({ method: 'GET', url: '/v1/info', headers: { authorization } })).statusCode, 200, authorization);
+  }
   refusal(await post(app, [imagePart(photo)]), 401, 'unauthorized', /bearer token/);
   refusal(await app.inject({ method: 'GET', url: `/v1/cases/${fx.sampleId}/image` }), 401, 'unauthorized', /bearer token/);
   refusal(await app.inject({ method: 'GET', url: '/metrics' }), 401, 'unauthorized', /bearer token/);
@@ -325,10 +331,19 @@ test('429 past the per-client rate limit, with Retry-After', async () => {
   const app = await make({ rateLimit: { perMinute: 6, burst: 2 } });
   assert.equal((await app.inject({ method: 'GET', url: '/v1/info' })).statusCode, 200);
   assert.equal((await app.inject({ method: 'GET', url: '/v1/info' })).statusCode, 200);
+  // 2 per window of 2 / 6 minutes = 20 s.
   const r = await app.inject({ method: 'GET', url: '/v1/info' });
-  refusal(r, 429, 'rate_limited', /^too many requests from this client; retry in 10 s$/);
-  assert.equal(r.headers['retry-after'], '10');
+  refusal(r, 429, 'rate_limited', /^too many requests from this client; retry in (19|20) s$/);
+  assert.match(String(r.headers['retry-after']), /^(19|20)$/);
+  refusal(await app.inject({ method: 'GET', url: '/v1/nothing' }), 429, 'rate_limited', /too many requests/); // unknown paths count too
+  assert.equal((await app.inject({ method: 'GET', url: '/v1/info', remoteAddress: '10.0.0.9' })).statusCode, 200); // another client
   assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200); // liveness is not limited
+  // Token guessing is throttled: the limit comes before the token check.
+  const guarded = await make({ host: '0.0.0.0', token: TOKEN, rateLimit: { perMinute: 6, burst: 2 } });
+  const guesses = [];
+  for (let i = 0; i < 3; i++) guesses.push((await guarded.inject({ method: 'GET', url: '/v1/info', headers: { authorization: `Bearer guess-${i}-0123456789abcdef` } })).statusCode);
+  assert.deepEqual(guesses, [401, 401, 429]);
+  await assert.rejects(make({ rateLimit: { perMinute: 0, burst: 1 } }), /rate limit \{"perMinute":0,"burst":1\}; expected perMinute > 0/);
 });
 
 test('503 when the inference queue is full; served again once it drains', async () => {
