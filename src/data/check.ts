@@ -40,6 +40,8 @@ export interface CheckOptions {
   imagesDir?: string;
   concurrency?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Read images outside the dataset folder (ReadDatasetOptions.allowOutside). Default false. */
+  allowOutside?: boolean;
 }
 
 const noGrades = (): GradeCounts => ({ counts: [0, 0, 0, 0, 0], missing: 0 });
@@ -67,6 +69,7 @@ export async function checkDataset(path: string, opts: CheckOptions = {}): Promi
       ...(opts.imagesDir !== undefined ? { imagesDir: opts.imagesDir } : {}),
       ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
       ...(opts.onProgress !== undefined ? { onProgress: opts.onProgress } : {}),
+      allowOutside: opts.allowOutside === true,
     });
   } catch (e) {
     if (!(e instanceof DatasetError)) throw e;
@@ -127,7 +130,8 @@ export function formatCheck(r: CheckResult, opts: { maxSkipped?: number } = {}):
     if (im !== null) {
       out.push(...table([
         ['usable', String(im.usable)], ['found', String(im.found)], ['missing', String(im.missing)],
-        ['corrupt', String(im.corrupt)], ['not an image', String(im.notImage)], ['unreadable', String(im.unreadable)],
+        ['corrupt', String(im.corrupt)], ['not an image', String(im.notImage)], ['too large', String(im.tooLarge)],
+        ['unreadable', String(im.unreadable)],
       ], ['l', 'r']));
     }
     const n = r.rowsKept;

@@ -29,6 +29,7 @@ import {
   type CollateOptions, type LoadedRun, type PreparedData, type PreparedItem, type Predictions, type Preprocessing, type PrepareOptions, type Protocol,
 } from '../run/index.js';
 import { fitLinearProbe } from './probe.js';
+import { checkOutputFolder } from '../data/paths.js';
 
 export interface EvalRunOptions {
   checkpoint: string;
@@ -67,6 +68,7 @@ export async function runEval(o: EvalRunOptions): Promise<{ result: EvalResult; 
   const run = loadRun(o.checkpoint);
   setNumThreads(run.runConfig.train.threads > 0 ? run.runConfig.train.threads : 2);
   const scope = evalScope(run, o);
+  const out = checkOutputFolder(o.out ?? join(run.runDir, `eval-${scope.protocol}${scope.foreign ? '-foreign' : ''}`), 'eval: --out');
   if (!scope.foreign && !existsSync(run.splitFile)) {
     throw new Error(`eval: the run's split file ${run.splitFile} is missing: refusing to make a new split, which could put training ` +
       'images in the test set. Restore the file (from a copy of the run folder) or train the run again.');
@@ -90,7 +92,6 @@ export async function runEval(o: EvalRunOptions): Promise<{ result: EvalResult; 
     evalMeta(run, scope, data, co.tabularDim, { datasetName: o.datasetName, wallTimeS: (Date.now() - t0) / 1000 }),
     { bootstrap: o.bootstrap ?? cfg.eval.bootstrap, seed: cfg.eval.seed, ks: cfg.eval.ks, score: tensorScores },
   );
-  const out = resolve(o.out ?? join(run.runDir, `eval-${scope.protocol}${scope.foreign ? '-foreign' : ''}`));
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'metrics.json'), serializeEvalResult(result));
   log(`wrote ${join(out, 'metrics.json')} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -237,6 +237,10 @@ async function trainLocked(cfg: RunConfig, o: TrainRunOptions & { out: string; r
   const trainItems = data.ids.train.map((id) => data.items.get(id) as PreparedItem);
   const valItems = data.ids.val.map((id) => data.items.get(id) as PreparedItem);
   if (trainItems.length < 2) throw new Error(`only ${trainItems.length} training exams: need at least 2`);
+  if (cfg.train.batchSize > trainItems.length) {
+    log(`warning: train.batchSize ${cfg.train.batchSize} is larger than the training split (${trainItems.length} exams): ` +
+      `every batch holds all ${trainItems.length}, one optimizer step per epoch; lower train.batchSize or use more data`);
+  }
   const w = cfg.loss.weights;
   const caps = model.capabilities;
   const objective = new Objective({

@@ -48,6 +48,8 @@ export const RunConfigSchema = Type.Object({
     }, "The synthetic twin, when data.source is 'synth'."),
     splitFile: path('A split shared between runs (e.g. two models on the same test patients): reused and verified when it exists, else made there ' +
       "(relative to the working directory, or absolute); the run keeps a copy in <out>/split.json. null = the run's own <out>/split.json."),
+    allowOutside: flag(false, "Read images outside the dataset folder (absolute or '../' manifest paths, symlinks leading elsewhere); " +
+      'false refuses them (listed as skipped rows). `retalign train --allow-outside` sets it.'),
     imageSize: int(0, 0, "Image side in pixels fed to the model; 0 = the preset's image.imageSize."),
     maxTokens: int(8, 96, "Maximum note length in WordPiece tokens, [CLS]/[SEP] included (at most the preset's text.maxPositions)."),
     vocabSize: int(1, 2000, 'Size of the vocabulary built from the training notes when no pretrained vocabulary is given.'),

@@ -154,10 +154,11 @@ async function readRecords(cfg: RunConfig, runRoot: string, source: string, log:
     ? await ensureSynth(synthDir(join(runRoot, 'data'), cfg.data.synth), cfg.data.synth, 'brset', log)
     : resolve(source);
   if (!existsSync(datasetPath)) throw new Error(`dataset not found: ${datasetPath} (data.source in the run config)`);
-  const read = await readDataset(datasetPath, { checkImages: 'sniff' });
+  const read = await readDataset(datasetPath, { checkImages: 'sniff', allowOutside: cfg.data.allowOutside });
   const skipped = read.report.skipped.length;
   log(`read ${read.format} dataset ${datasetPath}: ${read.records.length} usable rows` +
     (skipped > 0 ? `, ${skipped} skipped (${read.report.skipped.slice(0, 3).map((s) => `${s.imageId ?? `row ${s.row}`}: ${s.reason}`).join('; ')}${skipped > 3 ? '; ...' : ''})` : ''));
+  for (const n of read.report.notes) log(`  note: ${n}`);
   if (read.records.length === 0) throw new Error(`dataset ${datasetPath} has no usable rows`);
   return { datasetPath, read };
 }

@@ -63,7 +63,7 @@ test('checkDataset counts on a dirty made-up BRSET folder', async () => {
   assert.deepEqual(r.icdr, { counts: [1, 0, 1, 0, 1], missing: 0 });
   assert.deepEqual(r.sdrg, { counts: [1, 0, 0, 1, 1], missing: 0 });
   assert.equal(r.referable, 2);
-  assert.deepEqual(r.images, { mode: 'decode', checked: 5, usable: 3, found: 4, missing: 1, unreadable: 0, notImage: 0, corrupt: 1 });
+  assert.deepEqual(r.images, { mode: 'decode', checked: 5, usable: 3, found: 4, missing: 1, unreadable: 0, notImage: 0, corrupt: 1, tooLarge: 0 });
   assert.deepEqual(r.dirty, { DR_SDRG: { x: 1 }, diabetes_time_y: { 'Não': 1 } });
   assert.equal(r.missing['patient_age'], 1);
   assert.equal(r.missing['diabetes_time_y'], 2);

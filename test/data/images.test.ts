@@ -188,7 +188,10 @@ test('errors name the file: decompression bomb, corrupt, missing', async () => {
     await assert.rejects(preprocessImage(small, resolveImageConfig({ maxInputPixels: 2000 }), null), /small\.png: 60x40 = 2400 pixels exceeds the limit of 2000 pixels/);
     const corrupt = join(dir, 'corrupt.jpg');
     writeFileSync(corrupt, 'not an image at all');
-    await assert.rejects(preprocessImage(corrupt, resolveImageConfig(), null), /corrupt\.jpg: cannot decode the image \(/);
+    await assert.rejects(preprocessImage(corrupt, resolveImageConfig(), null), /corrupt\.jpg: text, not a JPEG, PNG, WebP or TIFF image$/);
+    const cut = join(dir, 'cut.png');
+    writeFileSync(cut, (await squareImage('png')).subarray(0, 40));
+    await assert.rejects(preprocessImage(cut, resolveImageConfig(), null), /cut\.png: cannot decode the image \(/);
     await assert.rejects(preprocessImage(join(dir, 'missing.jpg'), resolveImageConfig(), null), /missing\.jpg: cannot read the file \(ENOENT/);
     // a file larger than any image within the limit could be is not even read: 8 bytes/pixel + 1 MiB
     const huge = join(dir, 'huge.jpg');

@@ -195,7 +195,7 @@ test('readDataset with decode checks: bad images skipped with row and reason, re
   assert.equal(progress.length, 6);
   const bad = report.skipped.filter((s) => s.image !== undefined).map((s) => [s.row, s.imageId, s.image]);
   assert.deepEqual(bad, [[5, 'img00004', 'corrupt'], [6, 'img00005', 'not-an-image'], [7, 'img00006', 'missing']]);
-  assert.deepEqual(report.images, { mode: 'decode', checked: 6, usable: 3, found: 5, missing: 1, unreadable: 0, notImage: 1, corrupt: 1 });
+  assert.deepEqual(report.images, { mode: 'decode', checked: 6, usable: 3, found: 5, missing: 1, unreadable: 0, notImage: 1, corrupt: 1, tooLarge: 0 });
   assert.equal(report.rowsKept, 3);
   // Missingness over the 3 kept records: age missing in img00007 only; diabetes_time_y in 2 and 7.
   assert.equal(report.missing['patient_age'], 1);

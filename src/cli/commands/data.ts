@@ -5,6 +5,8 @@
  *   data split <path>   make (or verify and reuse) a split file for a dataset
  */
 import type { Command } from 'commander';
+import { dirname, resolve } from 'node:path';
+import { checkOutputFolder } from '../../data/paths.js';
 import { checkDataset, formatCheck } from '../../data/check.js';
 import { readDataset } from '../../data/readers/index.js';
 import { DEFAULT_SPLIT, loadOrMakeSplit, type SplitMode } from '../../data/split.js';
@@ -31,8 +33,10 @@ function ratio(flag: string, v: string): number {
 }
 
 
-interface CheckFlags { images?: string; imageCheck: string; concurrency: string; maxRows: string; json?: boolean }
-interface SplitFlags { out: string; train: string; val: string; test: string; seed: string; mode: string; images?: string; imageCheck: string }
+interface CheckFlags { images?: string; imageCheck: string; concurrency: string; maxRows: string; json?: boolean; allowOutside: boolean }
+interface SplitFlags { out: string; train: string; val: string; test: string; seed: string; mode: string; images?: string; imageCheck: string; allowOutside: boolean }
+
+const ALLOW_OUTSIDE = 'read images outside the dataset folder (absolute or ../ paths, symlinks leading elsewhere); refused by default';
 
 /** Add the `data` command (or extend an existing one) with `check` and `split`. */
 export function register(program: Command): void {
@@ -51,11 +55,13 @@ export function register(program: Command): void {
     .option('--concurrency <n>', 'images checked at once', '4')
     .option('--max-rows <n>', 'skipped rows listed', '20')
     .option('--json', 'print the full result as JSON instead of tables')
+    .option('--allow-outside', ALLOW_OUTSIDE, false)
     .action(async (path: string, flags: CheckFlags) => {
       const onProgress = progress('checking images');
       const result = await checkDataset(path, {
         checkImages: imageMode(flags.imageCheck),
         concurrency: positiveInt('--concurrency', flags.concurrency),
+        allowOutside: flags.allowOutside,
         ...(flags.images !== undefined ? { imagesDir: flags.images } : {}),
         ...(onProgress !== undefined ? { onProgress } : {}),
       });
@@ -80,13 +86,16 @@ export function register(program: Command): void {
     .option('--mode <mode>', 'patient | image', DEFAULT_SPLIT.mode)
     .option('--images <dir>', 'image folder (as for data check)')
     .option('--image-check <mode>', `drop rows whose image fails: ${IMAGE_MODES.join(' | ')}`, 'sniff')
+    .option('--allow-outside', ALLOW_OUTSIDE, false)
     .action(async (path: string, flags: SplitFlags) => {
       if (flags.mode !== 'patient' && flags.mode !== 'image') throw new Error(`--mode ${flags.mode}: expected patient or image`);
       const seed = Number(flags.seed);
       if (!Number.isInteger(seed)) throw new Error(`--seed ${flags.seed}: expected an integer`);
+      checkOutputFolder(dirname(resolve(flags.out)), 'data split: the folder of --out');
       const read = await readDataset(path, {
         checkImages: imageMode(flags.imageCheck),
         ...(flags.images !== undefined ? { imagesDir: flags.images } : {}),
+        allowOutside: flags.allowOutside,
       });
       if (read.records.length === 0) throw new Error(`${read.path}: 0 usable rows; run \`retalign data check ${path}\` to see why`);
       const config = {

@@ -10,7 +10,7 @@ import { ServeEngine, UNCALIBRATED, temperaturesFromSidecar, type GradeOutput } 
 import { fieldArgs, parseFields } from '../../serve/fields.js';
 import { ICDR_NAMES, SDRG_NAMES, bar } from '../../serve/format.js';
 import { readSidecar } from '../../serve/sidecar.js';
-import { describeBytes, sniffImage } from '../../serve/sniff.js';
+import { imageTypeProblem } from '../../data/images/formats.js';
 
 /** The human-readable report of one grading. */
 export function formatGrade(g: GradeOutput, o: { model: string; checkpointId: string; image: string }): string {
@@ -53,7 +53,8 @@ export function register(program: Command): void {
       }
       const fields = parseFields(fieldArgs(o.field), engine.acceptedFields);
       const bytes = await readImageFile(image, engine.served.pre.image.maxInputPixels);
-      if (sniffImage(bytes) === null) throw new Error(`${image}: the file holds ${describeBytes(bytes)}, not a JPEG, PNG, WebP or TIFF image`);
+      const refused = imageTypeProblem(bytes); // the same rule as data check, training and the server's pipeline
+      if (refused !== null) throw new Error(`${image}: the file holds ${refused}`);
       const prepared = await engine.prepareImage(bytes, image);
       const g = engine.grade({ image: prepared, note: o.note, fields }, { attention: false });
       if (o.json) {

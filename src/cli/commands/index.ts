@@ -1,5 +1,6 @@
 /** `retalign index build --checkpoint C [--data D] --out I`: embed a dataset into a searchable index. */
 import type { Command } from 'commander';
+import { checkOutputFolder } from '../../data/paths.js';
 import { buildIndex } from '../../serve/build-index.js';
 
 export function register(program: Command): void {
@@ -17,6 +18,7 @@ export function register(program: Command): void {
     .option('--batch-size <n>', 'exams per forward pass', (v) => Number(v), 64)
     .action(async (o: { checkpoint: string; data?: string; out: string; batchSize: number }) => {
       if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new Error(`--batch-size must be a positive integer, got ${o.batchSize}`);
+      checkOutputFolder(o.out, 'index build: --out');
       await buildIndex({ checkpoint: o.checkpoint, data: o.data, out: o.out, batchSize: o.batchSize });
     });
 }

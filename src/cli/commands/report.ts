@@ -1,5 +1,6 @@
 /** `retalign report --runs DIR... [--out DIR]` -> report.md + charts/*.png */
 import type { Command } from 'commander';
+import { checkOutputFolder } from '../../data/paths.js';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseEvalResult, type EvalResult } from '../../eval/result.js';
@@ -46,6 +47,7 @@ export function register(program: Command): void {
     .requiredOption('--runs <dirs...>', 'run/eval folders or metrics.json files')
     .option('--out <dir>', 'output folder', 'report')
     .action(async (o: { runs: string[]; out: string }) => {
+      checkOutputFolder(o.out, 'report: --out');
       const files = findMetrics(o.runs);
       if (files.length === 0) throw new Error(`no metrics.json found under ${o.runs.join(', ')} (run 'retalign eval' first)`);
       const results = files.map((f) => parseEvalResult(readFileSync(f, 'utf8'), f));

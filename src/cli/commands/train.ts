@@ -15,8 +15,9 @@ export function register(program: Command): void {
     .option('-o, --out <dir>', 'run folder (default: runs/<name>-<protocol>)')
     .option('--resume', 'continue from <out>/last to the same result as an uninterrupted run', false)
     .option('--no-progress', 'plain log lines instead of a progress bar')
-    .action(async (opts: { config: string; set: string[]; out?: string; resume: boolean; progress: boolean }) => {
-      const cfg = loadRunConfig(opts.config, opts.set);
+    .option('--allow-outside', 'read images outside the dataset folder (same as --set data.allowOutside=true)', false)
+    .action(async (opts: { config: string; set: string[]; out?: string; resume: boolean; progress: boolean; allowOutside: boolean }) => {
+      const cfg = loadRunConfig(opts.config, [...opts.set, ...(opts.allowOutside ? ['data.allowOutside=true'] : [])]);
       console.log(`resolved config:\n${JSON.stringify(cfg, null, 1)}`);
       const out = opts.out ?? join('runs', `${cfg.name}-${cfg.protocol}`);
       await runTraining(cfg, { out, resume: opts.resume, progress: opts.progress ? 'auto' : 'off' });

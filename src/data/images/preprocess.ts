@@ -11,7 +11,8 @@
  *      the image (crop.ts planCrop): in one Lanczos-3 pass by the fast path, else with sharp;
  *   5. augment + normalize in JS (augment.ts).
  * Alpha is flattened onto black (the surround colour); grey or CMYK sources become sRGB; EXIF
- * orientation is applied. Every error names the file.
+ * orientation is applied. Only JPEG, PNG, WebP and TIFF are taken (formats.ts: GIF is refused, as
+ * everywhere). Every error names the file.
  *
  * Why this shape (measured on 2000x1500 JPEGs, 2-core machine): entropy decoding costs about the
  * same at any JPEG scale, so a separate thumbnail decode would nearly double the time per image; every
@@ -26,6 +27,7 @@ import { toChw, type AugmentParams } from './augment.js';
 import type { ImageConfig } from './config.js';
 import { findFundusBox, planCrop, type Box } from './crop.js';
 import { decodeJpegFast, resampleSquare } from './fastpath.js';
+import { imageTypeProblem, tooLargeMessage } from './formats.js';
 
 /**
  * Work image: shorter side WORK_FACTOR * S. The disc usually spans 80-100% of the shorter side, so
@@ -45,10 +47,7 @@ export class ImageTooLargeError extends Error {
     readonly height: number,
     readonly limit: number,
   ) {
-    super(
-      `${file}: ${width}x${height} = ${width * height} pixels exceeds the limit of ${limit} pixels ` +
-        `(${+(limit / 1e6).toFixed(3)} MP; decompression-bomb guard, raise maxInputPixels if the image is genuine)`,
-    );
+    super(tooLargeMessage(file, width, height, limit));
     this.name = 'ImageTooLargeError';
   }
 }
@@ -117,6 +116,9 @@ export interface CroppedFundus {
 export async function cropFundus(input: string | Buffer, cfg: ImageConfig, name = typeof input === 'string' ? input : '<buffer>'): Promise<CroppedFundus> {
   const S = cfg.size;
   const bytes = typeof input === 'string' ? await readImageFile(input, cfg.maxInputPixels) : input;
+  // One rule for every caller (data check, training, grade, the server): formats.ts.
+  const refused = imageTypeProblem(bytes.subarray(0, 16));
+  if (refused !== null) throw new Error(`${name}: ${refused}`);
 
   // One decode to the work image (3 channels, 8 bit): the libjpeg-turbo fast path when it takes
   // the file (fastpath.ts), else sharp.

@@ -143,6 +143,7 @@ export function readBrset(dirOrFile: string, opts: BrsetOptions = {}): BrsetRead
   }
   const table = readCsv(labelsFile);
   report.sources.push(labelsFile);
+  report.notes.push(...table.notes);
 
   const canon = table.header.map(canonicalBrsetColumn);
   const seen = new Map<string, number>();

@@ -1,19 +1,22 @@
 /**
  * Image checks: is each record's image there, is it an image, does it decode?
  *
- * 'sniff'  : open the file and read its first bytes (missing / unreadable / not an image by magic
- *            bytes). Cheap: one small read per file.
+ * 'sniff'  : open the file and read its first bytes (missing / unreadable / not an image we take,
+ *            by magic bytes: images/formats.ts, GIF refused). Cheap: one small read per file.
  * 'decode' : also decode to an 8-pixel-wide thumbnail with sharp at failOn 'error'. sharp's
  *            metadata() only parses the header and passes a truncated JPEG; a real decode with
  *            failOn 'error' (which includes libvips' 'truncated' level) fails with "premature end of
  *            JPEG image". resize(8) lets libjpeg decode at 1/8 scale, so a 2672x2056 BRSET photo
- *            costs a few milliseconds.
+ *            costs a few milliseconds. An image over the training pipeline's pixel limit is
+ *            'too-large', with its size and the limit.
  * Bad rows are dropped and listed; the job goes on.
  */
 import { open } from 'node:fs/promises';
 import sharp from 'sharp';
 import type { ExamRecord } from '../types.js';
 import type { ImageProblem, ImageSummary } from './report.js';
+import { DEFAULT_IMAGE_CONFIG } from '../images/config.js';
+import { imageTypeProblem, sniffImageType, SNIFF_BYTES, tooLargeMessage } from '../images/formats.js';
 
 export type ImageCheckMode = 'sniff' | 'decode';
 
@@ -23,6 +26,8 @@ export interface ImageCheckOptions {
   concurrency?: number;
   /** Called after each file with (done, total). */
   onProgress?: (done: number, total: number) => void;
+  /** Pixel limit (default: the training pipeline's, DEFAULT_IMAGE_CONFIG.maxInputPixels). */
+  maxInputPixels?: number;
 }
 
 export interface ImageIssue {
@@ -40,47 +45,46 @@ export interface ImageCheckResult {
   summary: ImageSummary;
 }
 
-/** Image container named by its first bytes, or null. @example sniffImageType(jpegBytes) // 'jpeg' */
-export function sniffImageType(b: Uint8Array): 'jpeg' | 'png' | 'tiff' | 'webp' | 'gif' | null {
-  const at = (i: number): number => b[i] ?? -1;
-  if (at(0) === 0xff && at(1) === 0xd8 && at(2) === 0xff) return 'jpeg';
-  if (at(0) === 0x89 && at(1) === 0x50 && at(2) === 0x4e && at(3) === 0x47 && at(4) === 0x0d && at(5) === 0x0a) return 'png';
-  if ((at(0) === 0x49 && at(1) === 0x49 && at(2) === 0x2a && at(3) === 0) || (at(0) === 0x4d && at(1) === 0x4d && at(2) === 0 && at(3) === 0x2a)) return 'tiff';
-  if (at(0) === 0x52 && at(1) === 0x49 && at(2) === 0x46 && at(3) === 0x46 && at(8) === 0x57 && at(9) === 0x45 && at(10) === 0x42 && at(11) === 0x50) return 'webp';
-  if (at(0) === 0x47 && at(1) === 0x49 && at(2) === 0x46 && at(3) === 0x38) return 'gif';
-  return null;
-}
+export { sniffImageType } from '../images/formats.js';
 
-/** Check one file; null when fine. */
-export async function checkImageFile(path: string, mode: ImageCheckMode = 'decode'): Promise<{ problem: ImageProblem; detail: string } | null> {
-  const head = new Uint8Array(16);
+/**
+ * Check one file; null when fine. `maxInputPixels` is the training pipeline's decompression-bomb
+ * limit (ImageConfig.maxInputPixels), so a file that passes here also loads for training.
+ */
+export async function checkImageFile(path: string, mode: ImageCheckMode = 'decode',
+  maxInputPixels: number = DEFAULT_IMAGE_CONFIG.maxInputPixels): Promise<{ problem: ImageProblem; detail: string } | null> {
+  const head = new Uint8Array(SNIFF_BYTES);
   let n: number;
   try {
     const fh = await open(path, 'r');
     try {
-      n = (await fh.read(head, 0, 16, 0)).bytesRead;
+      n = (await fh.read(head, 0, SNIFF_BYTES, 0)).bytesRead;
     } finally {
       await fh.close();
     }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { problem: 'missing', detail: `no file at ${path}` };
+    if (code === 'EISDIR') return { problem: 'unreadable', detail: `${path} is a folder, not an image file` };
+    if (code === 'EACCES') return { problem: 'unreadable', detail: `${path}: no permission to read it` };
     return { problem: 'unreadable', detail: `${path}: ${code ?? ''} ${(e as Error).message}`.trim() };
   }
-  const type = sniffImageType(head.subarray(0, n));
-  if (type === null) {
-    const hex = Buffer.from(head.subarray(0, Math.min(n, 8))).toString('hex');
-    return { problem: 'not-an-image', detail: `${path}: first bytes ${hex || '(empty file)'} are not JPEG/PNG/TIFF/WebP/GIF` };
-  }
+  const problem = imageTypeProblem(head.subarray(0, n));
+  if (problem !== null) return { problem: 'not-an-image', detail: `${path}: ${problem}` };
   if (mode === 'sniff') return null;
   try {
-    await sharp(path, { failOn: 'error' }).resize(8).raw().toBuffer();
+    await sharp(path, { failOn: 'error', limitInputPixels: maxInputPixels }).resize(8).raw().toBuffer();
   } catch (e) {
+    // Over the pixel limit: say the size and the limit, as training does (read from the header only).
+    const meta = await sharp(path, { limitInputPixels: false }).metadata().catch(() => null);
+    if (meta?.width !== undefined && meta.height !== undefined && meta.width * meta.height > maxInputPixels) {
+      return { problem: 'too-large', detail: tooLargeMessage(path, meta.width, meta.height, maxInputPixels) };
+    }
     // libvips keeps one global error buffer: under concurrent decodes the message can come back
     // as "Unknown error" or doubled; the failure itself is per image and reliable.
     const first = (e as Error).message.split('\n')[0] ?? '';
     const msg = first === '' || first === 'Unknown error' ? 'truncated or corrupt image data' : first;
-    return { problem: 'corrupt', detail: `${path}: ${type} does not decode: ${msg}` };
+    return { problem: 'corrupt', detail: `${path}: ${sniffImageType(head.subarray(0, n))} does not decode: ${msg}` };
   }
   return null;
 }
@@ -103,7 +107,7 @@ export async function checkImages(records: readonly ExamRecord[], opts: ImageChe
       const i = next++;
       const r = records[i];
       if (r === undefined) return;
-      results[i] = await checkImageFile(r.imagePath, mode);
+      results[i] = await checkImageFile(r.imagePath, mode, opts.maxInputPixels);
       done++;
       opts.onProgress?.(done, records.length);
     }
@@ -111,7 +115,7 @@ export async function checkImages(records: readonly ExamRecord[], opts: ImageChe
   await Promise.all(Array.from({ length: Math.min(concurrency, records.length) }, worker));
   const ok: ExamRecord[] = [];
   const issues: ImageIssue[] = [];
-  const summary: ImageSummary = { mode, checked: records.length, usable: 0, found: 0, missing: 0, unreadable: 0, notImage: 0, corrupt: 0 };
+  const summary: ImageSummary = { mode, checked: records.length, usable: 0, found: 0, missing: 0, unreadable: 0, notImage: 0, corrupt: 0, tooLarge: 0 };
   records.forEach((r, index) => {
     const res = results[index];
     if (res === null || res === undefined) { ok.push(r); summary.usable++; summary.found++; return; }
@@ -122,6 +126,7 @@ export async function checkImages(records: readonly ExamRecord[], opts: ImageChe
       summary.found++;
       if (res.problem === 'unreadable') summary.unreadable++;
       else if (res.problem === 'not-an-image') summary.notImage++;
+      else if (res.problem === 'too-large') summary.tooLarge++;
       else summary.corrupt++;
     }
   });

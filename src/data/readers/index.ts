@@ -2,8 +2,8 @@
  * One entry point for every dataset on disk: detect the format (BRSET folder, DeepEyeNet JSON,
  * generic manifest), read it, optionally check the images, and return records + one report.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
 import type { ExamRecord } from '../types.js';
 import { BRSET_LABEL_FILES, canonicalBrsetColumn, findBrsetLabels, readBrset } from './brset.js';
 import { readCsv } from './csv.js';
@@ -32,6 +32,12 @@ export interface ReadDatasetOptions {
   onProgress?: (done: number, total: number) => void;
   /** DeepEyeNet folder: which split files to read (default all present). */
   deepEyeNetSplits?: readonly DeepEyeNetSplit[];
+  /**
+   * Read images outside the dataset folder (and outside `imagesDir`): absolute or `../` manifest
+   * paths, symlinks that lead elsewhere. Default false: such rows are skipped and listed, so a
+   * labels file cannot make retalign open any file on the machine.
+   */
+  allowOutside?: boolean;
 }
 
 export interface DatasetRead {
@@ -72,7 +78,7 @@ export function detectFormat(path: string): { format: DatasetFormat; target: str
           `header seen: ${readCsv(p).header.join(', ')}`,
       );
     }
-    throw new DatasetError(`${p}: unknown file type (expected .csv, .json, .jsonl)`);
+    throw new DatasetError(`${p} is a file, not a dataset: expected a dataset folder (BRSET, DeepEyeNet) or a labels/manifest file ending in .csv, .json or .jsonl`);
   }
   const labels = findBrsetLabels(p);
   if (labels !== null) {
@@ -123,6 +129,8 @@ export async function readDataset(path: string, opts: ReadDatasetOptions = {}): 
     if (opts.imagesDir !== undefined) report.notes.push('imagesDir ignored: manifest paths are relative to the manifest');
   }
 
+  if (opts.allowOutside !== true) records = refuseOutside(records, detected.target, opts.imagesDir, rowOf, report);
+
   const mode = opts.checkImages ?? 'none';
   if (mode !== 'none' && records.length > 0) {
     const checked = await checkImages(records, {
@@ -153,4 +161,44 @@ export async function readDataset(path: string, opts: ReadDatasetOptions = {}): 
   report.rowsKept = records.length;
   report.missing = countMissing(records);
   return { format: detected.format, path: resolve(detected.target), records, report, givenSplit };
+}
+
+/** The real path of `p`, or of its nearest existing ancestor with the rest appended (a missing file is judged by its folder). */
+function realOrLexical(p: string): string {
+  const abs = resolve(p);
+  try {
+    return realpathSync(abs);
+  } catch {
+    const up = dirname(abs);
+    return up === abs ? abs : join(realOrLexical(up), abs.slice(up.length + (up.endsWith(sep) ? 0 : 1)));
+  }
+}
+
+/**
+ * Records whose image lies inside the dataset folder (the folder read, or the labels/manifest/JSON
+ * file's folder) or inside an image folder the caller named, after following symlinks; the others
+ * become skipped rows that say why and how to allow them.
+ */
+function refuseOutside(records: ExamRecord[], target: string, imagesDir: string | undefined, rowOf: Map<string, RowRef>, report: ReadReport): ExamRecord[] {
+  const root = statSync(target).isDirectory() ? resolve(target) : dirname(resolve(target));
+  const roots = [root, ...(imagesDir !== undefined ? [resolve(imagesDir)] : [])].map(realOrLexical);
+  const inside = (p: string): boolean => roots.some((r) => p === r || p.startsWith(r.endsWith(sep) ? r : r + sep));
+  const kept: ExamRecord[] = [];
+  let refused = 0;
+  for (const r of records) {
+    const real = realOrLexical(r.imagePath);
+    if (inside(real)) {
+      kept.push(r);
+      continue;
+    }
+    refused++;
+    const via = real !== resolve(r.imagePath) ? ` (through a symlink, to ${real})` : '';
+    const ref = rowOf.get(r.imageId);
+    report.skipped.push({
+      file: ref?.file ?? target, row: ref?.row ?? null, imageId: r.imageId,
+      reason: `image ${r.imagePath} lies outside the dataset folder ${root}${via}: refused (--allow-outside reads it)`,
+    });
+  }
+  if (refused > 0) report.notes.push(`${refused} images outside the dataset folder ${root} were refused; --allow-outside reads them`);
+  return kept;
 }

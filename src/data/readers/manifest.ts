@@ -110,6 +110,7 @@ export function readManifest(file: string): ManifestRead {
     columns = [...seen];
   } else {
     const t = readCsv(path);
+    report.notes.push(...t.notes);
     columns = t.header;
     report.rowsRead = t.rows.length + t.ragged.length;
     for (const r of t.ragged) {

@@ -6,7 +6,7 @@
 import type { ExamRecord } from '../types.js';
 
 /** Why an image row was dropped by the image check. */
-export type ImageProblem = 'missing' | 'unreadable' | 'not-an-image' | 'corrupt';
+export type ImageProblem = 'missing' | 'unreadable' | 'not-an-image' | 'corrupt' | 'too-large';
 
 /** One row that did not become a record. `row` is the 1-based row in the source (CSV: the header is row 1). */
 export interface SkippedRow {
@@ -39,6 +39,8 @@ export interface ImageSummary {
   unreadable: number;
   notImage: number;
   corrupt: number;
+  /** Over the training pipeline's pixel limit (decompression-bomb guard). */
+  tooLarge: number;
 }
 
 export interface ReadReport {
