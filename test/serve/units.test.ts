@@ -101,18 +101,18 @@ test('queue: a job whose client has gone is dropped unstarted', async () => {
   assert.equal(q.dropped, 1);
 });
 
-test('metrics: Prometheus text with counters, cumulative buckets, gauges', () => {
+test('metrics: Prometheus text with counters, cumulative buckets, gauges', async () => {
   const m = new ServeMetrics();
   m.observe('POST', '/v1/grade', 200, 0.03);
   m.observe('POST', '/v1/grade', 200, 0.2);
   m.observe('POST', '/v1/grade', 413, 0.001);
-  const t = m.render({ queueDepth: 3, running: 1, rejected: 2, dropped: 4, liveTensors: 7 });
+  const t = await m.render({ queueDepth: 3, running: 1, rejected: 2, dropped: 4, liveTensors: 7 });
   assert.match(t, /^retalign_http_requests_total\{method="POST",route="\/v1\/grade",status="200"\} 2$/m);
   assert.match(t, /^retalign_http_requests_total\{method="POST",route="\/v1\/grade",status="413"\} 1$/m);
-  assert.match(t, /^retalign_http_request_duration_seconds_bucket\{route="\/v1\/grade",le="0.005"\} 1$/m);
-  assert.match(t, /^retalign_http_request_duration_seconds_bucket\{route="\/v1\/grade",le="0.05"\} 2$/m);
-  assert.match(t, /^retalign_http_request_duration_seconds_bucket\{route="\/v1\/grade",le="0.25"\} 3$/m);
-  assert.match(t, /^retalign_http_request_duration_seconds_bucket\{route="\/v1\/grade",le="\+Inf"\} 3$/m);
+  assert.match(t, /^retalign_http_request_duration_seconds_bucket\{le="0.005",route="\/v1\/grade"\} 1$/m);
+  assert.match(t, /^retalign_http_request_duration_seconds_bucket\{le="0.05",route="\/v1\/grade"\} 2$/m);
+  assert.match(t, /^retalign_http_request_duration_seconds_bucket\{le="0.25",route="\/v1\/grade"\} 3$/m);
+  assert.match(t, /^retalign_http_request_duration_seconds_bucket\{le="\+Inf",route="\/v1\/grade"\} 3$/m);
   assert.match(t, /^retalign_http_request_duration_seconds_count\{route="\/v1\/grade"\} 3$/m);
   assert.match(t, /^retalign_inference_queue_depth 3$/m);
   assert.match(t, /^retalign_inference_rejected_total 2$/m);

@@ -40,13 +40,13 @@ export function registerMeta(app: FastifyInstance, ctx: ServeContext, metrics: S
   app.get('/metrics', {
     config: {
       openapi: {
-        summary: 'Prometheus metrics: request counts, latency histogram, queue depth, RSS, live tensors', errors: {},
+        summary: 'Prometheus metrics: request counts, latency histogram, queue depth, live tensors, process and Node.js metrics', errors: {},
         content200: { 'text/plain; version=0.0.4': { schema: { type: 'string' } } },
       } satisfies RouteDoc,
     },
   }, async (_req, reply) => {
-    const text = metrics.render({ queueDepth: ctx.queue.depth, running: ctx.queue.running, rejected: ctx.queue.rejected, dropped: ctx.queue.dropped, liveTensors: liveTensors() });
-    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(text);
+    const text = await metrics.render({ queueDepth: ctx.queue.depth, running: ctx.queue.running, rejected: ctx.queue.rejected, dropped: ctx.queue.dropped, liveTensors: liveTensors() });
+    return reply.type(metrics.contentType).send(text);
   });
 
   let doc: unknown = null;
