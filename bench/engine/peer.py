@@ -1,39 +1,38 @@
 """Python peer for bench/engine: the same work with numpy (OpenBLAS ceiling) and PyTorch.
 
-Prints one JSON object on stdout. Run by bench/engine/run.ts with Debian's python3-torch.
-usage: peer.py <threads> <device> <dtype> <warmup> <iters>
+A long-lived process (bench/common/peer_io.py) so that bench/engine/run.ts can interleave the
+sides round by round. Commands, one JSON line each:
+  {"cmd": "warmup", "steps": W, "mm_reps": R}  W block steps and R matmuls per size, untimed
+  {"cmd": "round", "steps": S, "mm_reps": R}   -> {"step": [S step times, s], "matmul": {"1024": [R times], ...},
+                                                   "numpy": {"1024": [R times], ...} (CPU only)}
+Run by bench/engine/run.ts with Debian's python3-torch.
+usage: peer.py <threads> <device> <dtype>
 """
-import json, sys, time
+import os, sys, time
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-threads, device, dtype_name, warmup, iters = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from peer_io import serve  # noqa: E402
+
+threads, device, dtype_name = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 torch.set_num_threads(threads)
 dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype_name]
-out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
 
 def sync():
     if device.startswith("cuda"):
         torch.cuda.synchronize()
 
-def timeit(fn, warm, n):
-    for _ in range(warm):
-        fn()
-    sync()
+def times(fn, n):
     ts = []
     for _ in range(n):
         t0 = time.perf_counter(); fn(); sync(); ts.append(time.perf_counter() - t0)
-    ts.sort()
-    return ts[len(ts) // 2]
+    return ts
 
-if device == "cpu":
-    for n in (1024, 2048):
-        a = np.random.rand(n, n).astype(np.float32); b = np.random.rand(n, n).astype(np.float32)
-        out[f"numpy_matmul_{n}"] = timeit(lambda: a @ b, 2, 5)
-for n in (1024, 2048):
-    a = torch.rand(n, n, device=device, dtype=dtype); b = torch.rand(n, n, device=device, dtype=dtype)
-    out[f"torch_matmul_{n}"] = timeit(lambda: a @ b, 2, 10)
+SIZES = (1024, 2048)
+np_mats = {n: (np.random.rand(n, n).astype(np.float32), np.random.rand(n, n).astype(np.float32)) for n in SIZES} if device == "cpu" else {}
+torch_mats = {n: (torch.rand(n, n, device=device, dtype=dtype), torch.rand(n, n, device=device, dtype=dtype)) for n in SIZES}
 
 # One pre-norm transformer block (ViT-S: width 384, 6 heads, MLP 1536), seq 197, batch 32, AdamW.
 D, H, T, B = 384, 6, 197, 32
@@ -69,5 +68,19 @@ def train_step():
     opt.step()
     opt.zero_grad(set_to_none=True)
 
-out["torch_block_step"] = timeit(train_step, warmup, iters)
-print(json.dumps(out))
+def matmuls(reps):
+    tm = {str(n): times(lambda a=a, b=b: a @ b, reps) for n, (a, b) in torch_mats.items()}
+    nm = {str(n): times(lambda a=a, b=b: a @ b, reps) for n, (a, b) in np_mats.items()}
+    return tm, nm
+
+def warmup(cmd):
+    matmuls(cmd["mm_reps"])
+    times(train_step, cmd["steps"])
+    return {"ok": True}
+
+def round_(cmd):
+    tm, nm = matmuls(cmd["mm_reps"])
+    return {"step": times(train_step, cmd["steps"]), "matmul": tm, "numpy": nm}
+
+serve({"torch": torch.__version__, "threads": torch.get_num_threads(), "numpy": np.__version__},
+      {"warmup": warmup, "round": round_})

@@ -4,34 +4,44 @@
  *   (a) fp32 matmul 1024 and 2048;
  *   (b) one training step of a pre-norm transformer block (ViT-S: width 384, 6 heads, seq 197,
  *       batch 32) with AdamW and gradient clipping.
- * Last line: `engine-step-ratio <retalign time / pytorch time>` (lower is better; target <= 1.15).
  *
- * usage: npm run bench:engine [-- --device cuda --dtype bfloat16 --iters 10]
+ * Fair method: the Python peer (bench/engine/peer.py) stays up, and the sides take turns: both warm
+ * up (--warmup steps each, Python first), then --rounds rounds of Python, ours, Python, ours, ...;
+ * in each round each side runs --iters block steps and --mm-reps matmuls per size. Both sides are
+ * reduced the same way: the median within a round, then the median of the round medians. The
+ * libtorch release of both sides must be equal (else the bench fails).
+ * Last line: `engine-step-ratio <retalign step / pytorch step>` (lower is better).
+ *
+ * usage: npm run bench:engine [-- --rounds 5 --iters 3 --warmup 2 --mm-reps 3 --threads N --device cuda --dtype bfloat16]
+ *   quick check: npm run bench:engine -- --rounds 2 --iters 1 --warmup 1 --mm-reps 1
+ *   RETALIGN_BENCH_FORCE=version makes the version check fail (to see that it can).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import {
   Tensor, tidy, linear, layerNorm, AdamW, clipGradNorm, manualSeed, setNumThreads, getNumThreads, cudaSynchronize,
   torchVersion, type Device, type DType,
 } from '../../src/tensor/index.js';
+import { PythonPeer, intFlag, median, peerScript, torchVersionLine } from '../common/peer.js';
 
+const BENCH = 'bench/engine';
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : dflt;
 }
 const device = arg('device', 'cpu') as Device;
 const dtype = arg('dtype', 'float32') as DType;
-const iters = Number(arg('iters', device === 'cpu' ? '6' : '20'));
-const warmup = Number(arg('warmup', '2'));
-const threads = Number(arg('threads', String(Math.max(1, cpus().length))));
+const onCpu = device === 'cpu';
+const rounds = intFlag(BENCH, 'rounds', 5);
+const iters = intFlag(BENCH, 'iters', onCpu ? 3 : 20); // block steps per side per round
+const warmup = intFlag(BENCH, 'warmup', 2, 0);
+const mmReps = intFlag(BENCH, 'mm-reps', onCpu ? 3 : 10);
+const threads = intFlag(BENCH, 'threads', Math.max(1, cpus().length));
 const python = process.env.PYTHON ?? '/usr/bin/python3';
+const SIZES = [1024, 2048] as const;
 
-function median(fn: () => void, warm: number, n: number): number {
-  for (let i = 0; i < warm; i++) fn();
-  cudaSynchronize();
+/** Wall seconds of each of n calls (CUDA work waited for). */
+function times(fn: () => void, n: number): number[] {
   const ts: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
@@ -39,29 +49,28 @@ function median(fn: () => void, warm: number, n: number): number {
     cudaSynchronize();
     ts.push((performance.now() - t0) / 1000);
   }
-  ts.sort((a, b) => a - b);
-  return ts[Math.floor(ts.length / 2)] as number;
+  return ts;
 }
 
 function ensurePythonTorch(): void {
   const ok = spawnSync(python, ['-c', 'import torch, numpy'], { encoding: 'utf8' }).status === 0;
   if (ok) return;
-  if (python !== '/usr/bin/python3') throw new Error(`${python} cannot import torch and numpy`);
-  console.error('bench: installing the Python peer (Debian python3-torch, python3-numpy) ...');
+  if (python !== '/usr/bin/python3') throw new Error(`${BENCH}: ${python} cannot import torch and numpy`);
+  console.error(`${BENCH}: installing the Python peer (Debian python3-torch, python3-numpy) ...`);
   const r = spawnSync('sh', ['-c', 'apt-get update -qq && apt-get install -y -qq python3-torch python3-numpy'], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('bench: could not install python3-torch (apt-get install -y python3-torch python3-numpy)');
+  if (r.status !== 0) throw new Error(`${BENCH}: could not install python3-torch (apt-get install -y python3-torch python3-numpy)`);
 }
+
+// ----- the Python peer first: a version mismatch fails before anything is timed
+ensurePythonTorch();
+const peer = await PythonPeer.start(BENCH, python, [peerScript(BENCH, import.meta.url, 'engine', 'peer.py'), String(threads), device, dtype]);
+const versions = torchVersionLine(BENCH, torchVersion(), String(peer.ready['torch']), `python (${python})`);
 
 // ----- retalign side
 setNumThreads(threads);
-const mm: Record<number, number> = {};
-for (const n of [1024, 2048]) {
-  const a = Tensor.rand([n, n], dtype, device);
-  const b = Tensor.rand([n, n], dtype, device);
-  mm[n] = median(() => tidy(() => { a.matmul(b); }), 2, device === 'cpu' ? 5 : 10);
-  a.dispose();
-  b.dispose();
-}
+const mats = SIZES.map((n) => [n, Tensor.rand([n, n], dtype, device), Tensor.rand([n, n], dtype, device)] as const);
+const matmuls = (reps: number): Record<number, number[]> =>
+  Object.fromEntries(mats.map(([n, a, b]) => [n, times(() => tidy(() => { a.matmul(b); }), reps)]));
 
 const D = 384, H = 6, T = 197, B = 32, Dh = D / H;
 manualSeed(0);
@@ -89,41 +98,57 @@ function block(x: Tensor): Tensor {
   const h2 = layerNorm(x1, [D], p.ln2w, p.ln2b, 1e-6);
   return x1.add(linear(linear(h2, p.fc1w, p.fc1b).gelu(), p.fc2w, p.fc2b));
 }
-const stepTime = median(() => tidy(() => {
+const trainStep = (): void => tidy(() => {
   const loss = block(x).to('float32').pow(2).mean();
   loss.backward();
   clipGradNorm(all, 1.0);
   opt.step();
   opt.zeroGrad();
-}), warmup, iters);
+});
 
-// ----- Python peer, same machine, same run
-ensurePythonTorch();
-const here = dirname(fileURLToPath(import.meta.url));
-const peerPy = [join(here, 'peer.py'), join(here, '..', '..', '..', 'bench', 'engine', 'peer.py')].find(existsSync);
-if (!peerPy) throw new Error('bench: bench/engine/peer.py not found');
-const r = spawnSync(python, [peerPy, String(threads), device, dtype, String(warmup), String(iters)], { encoding: 'utf8' });
-if (r.status !== 0) throw new Error(`bench: python peer failed:\n${r.stderr}`);
-const py = JSON.parse(r.stdout.trim().split('\n').pop() as string) as Record<string, number | string>;
+// ----- interleaved: warm-up (Python, ours), then rounds of Python, ours
+const load0 = loadavg()[0] ?? NaN;
+console.error(`${BENCH}: warm-up (${warmup} steps, ${mmReps} matmuls per size, each side), then ${rounds} rounds of ${iters} steps: python, ours, python, ours, ...`);
+await peer.ask({ cmd: 'warmup', steps: warmup, mm_reps: mmReps });
+matmuls(mmReps);
+times(trainStep, warmup);
+interface Round { step: number[]; matmul: Record<number, number[]>; numpy: Record<number, number[]> }
+const py: Round[] = [];
+const ours: Round[] = [];
+for (let r = 0; r < rounds; r++) {
+  const got = await peer.ask({ cmd: 'round', steps: iters, mm_reps: mmReps });
+  py.push({ step: got['step'] as number[], matmul: got['matmul'] as Record<number, number[]>, numpy: got['numpy'] as Record<number, number[]> });
+  const mm = matmuls(mmReps);
+  ours.push({ step: times(trainStep, iters), matmul: mm, numpy: {} });
+}
+await peer.close();
+const load1 = loadavg()[0] ?? NaN;
+
+/** Both sides alike: the median within each round, then the median of those. */
+const reduce = (rs: Round[], pick: (r: Round) => number[] | undefined): number => median(rs.map((r) => median(pick(r) ?? [NaN])));
+const stepTime = reduce(ours, (r) => r.step);
+const pyStep = reduce(py, (r) => r.step);
 
 const gflops = (n: number, s: number): string => ((2 * n ** 3) / s / 1e9).toFixed(1);
+const cell = (n: number, s: number): string => (Number.isFinite(s) ? `${(s * 1e3).toFixed(2)} ms (${gflops(n, s)} GFLOP/s)` : 'n/a');
 const rows: [string, string, string, string][] = [];
-for (const n of [1024, 2048]) {
-  const ours = mm[n] as number;
-  const theirs = py[`torch_matmul_${n}`] as number;
-  const ceil = py[`numpy_matmul_${n}`] as number | undefined;
-  rows.push([`matmul ${n} ${dtype}`, `${(ours * 1e3).toFixed(2)} ms (${gflops(n, ours)} GFLOP/s)`,
-    `${(theirs * 1e3).toFixed(2)} ms (${gflops(n, theirs)} GFLOP/s)`,
-    ceil !== undefined ? `${(ceil * 1e3).toFixed(2)} ms (${gflops(n, ceil)} GFLOP/s)` : 'n/a']);
+for (const n of SIZES) {
+  rows.push([`matmul ${n} ${dtype}`, cell(n, reduce(ours, (r) => r.matmul[n])), cell(n, reduce(py, (r) => r.matmul[n])),
+    onCpu ? cell(n, reduce(py, (r) => r.numpy[n])) : 'n/a']);
 }
-const pyStep = py['torch_block_step'] as number;
 rows.push([`ViT-S block train step (B${B}, T${T}, D${D})`, `${(stepTime * 1e3).toFixed(1)} ms`, `${(pyStep * 1e3).toFixed(1)} ms`, '-']);
 
-console.log(`engine bench: device=${device} dtype=${dtype} threads=${getNumThreads()} libtorch(addon)=${torchVersion()} python torch=${String(py['torch'])}`);
+console.log(`engine bench: device=${device} dtype=${dtype} threads=${getNumThreads()} (python ${String(peer.ready['threads'])}); ` +
+  `${warmup} warm-up steps, then ${rounds} interleaved rounds (python, ours) of ${iters} steps and ${mmReps} matmuls per size; ` +
+  `each side = median of its round medians; load average (1 min) ${load0.toFixed(2)} at start, ${load1.toFixed(2)} at end, ${cpus().length} cores`);
 const head: [string, string, string, string] = ['work', 'retalign', 'pytorch (python)', 'numpy/OpenBLAS ceiling'];
 const widths = head.map((h0, i) => Math.max(h0.length, ...rows.map((r0) => r0[i]!.length)));
 const line = (cells: string[]): string => '| ' + cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ') + ' |';
 console.log(line(head));
 console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
 for (const row of rows) console.log(line(row));
+const ms = (rs: Round[]): string => rs.map((r) => (median(r.step) * 1e3).toFixed(0)).join(' ');
+console.log(`block step ms, median per round: python ${ms(py)} | retalign ${ms(ours)}; ` +
+  `per-round ratios ${ours.map((r, i) => (median(r.step) / median(py[i]!.step)).toFixed(3)).join(' ')}`);
+console.log(versions);
 console.log(`engine-step-ratio ${(stepTime / pyStep).toFixed(3)}`);
