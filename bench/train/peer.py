@@ -7,8 +7,12 @@ parts of src/losses/objective.ts, backward, clip_grad_norm_, AdamW (decay on mat
 zero_grad(set_to_none=True). bfloat16 = torch.autocast around forward + losses (float32 weights),
 as src/train/precision.ts does it.
 
-Run by bench/train/run.ts with one JSON argument (the model config and the step settings) and
-prints one JSON object as its last stdout line: timings, peak RSS, parameter names/shapes/decay.
+Run by bench/train/run.ts with one JSON argument (the model config and the step settings). A
+long-lived process (bench/common/peer_io.py), so that run.ts can interleave the sides round by
+round. Its ready line gives the versions and the parameter names/shapes/decay; then, one JSON line each:
+  {"cmd": "warmup", "steps": W}  W untimed steps -> {"firstParts": {...}}
+  {"cmd": "round", "steps": S}   S timed steps   -> {"stepTimes": [s, ...]}
+  {"cmd": "stats"}               -> {"maxRssKiB", "ruMaxRssKiB", "cudaMaxAllocatedMiB"}
 usage: peer.py '<json spec>'   (Debian's python3-torch, /usr/bin/python3)
 """
 import json
@@ -21,6 +25,9 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from peer_io import serve  # noqa: E402
 
 IGNORE = -100
 LOGIT_SCALE_MAX = 100.0
@@ -101,6 +108,45 @@ class Block(nn.Module):
         return self.norm2(h + d(self.mlp(h)))
 
 
+class StemLayer(nn.Module):
+    """src/nn/conv-stem.ts: stride-2 3x3 conv (no bias, He init) + channel LayerNorm (eps 1e-6) + ReLU."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.out = cout
+        self.weight = normal_param((cout, cin, 3, 3), math.sqrt(2 / (cin * 9)))
+        self.normWeight = nn.Parameter(torch.ones(cout))
+        self.normBias = nn.Parameter(torch.zeros(cout))
+        no_decay(self, "normWeight", "normBias")
+
+    def forward(self, x):
+        y = F.conv2d(x, self.weight, None, 2, 1).permute(0, 2, 3, 1)  # (B, H/2, W/2, Co)
+        return F.layer_norm(y, (self.out,), self.normWeight, self.normBias, 1e-6).relu().permute(0, 3, 1, 2)
+
+
+def stem_channels(patch, dim):
+    k = round(math.log2(patch))
+    return [max(16, dim // 2 ** (k - 1 - i)) for i in range(k)]
+
+
+class ConvStem(nn.Module):
+    """src/nn/conv-stem.ts (image.stem 'conv'): log2(P) StemLayers, then a 1x1 conv to the width."""
+
+    def __init__(self, channels, patch, dim):
+        super().__init__()
+        widths = stem_channels(patch, dim)
+        ins = [channels] + widths[:-1]
+        self.layers = nn.ModuleList(StemLayer(i, w) for i, w in zip(ins, widths))
+        self.proj = normal_param((dim, widths[-1], 1, 1), widths[-1] ** -0.5)
+        self.projBias = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, images):
+        x = images
+        for layer in self.layers:
+            x = layer(x)
+        return F.conv2d(x, self.proj, self.projBias, 1, 0).flatten(2).transpose(1, 2)  # (B, Np, D)
+
+
 class VisionTransformer(nn.Module):
     def __init__(self, c):
         super().__init__()
@@ -110,14 +156,20 @@ class VisionTransformer(nn.Module):
         self.clsToken = normal_param((1, 1, D))
         self.posEmb = normal_param((1, 1 + self.num_patches, D))
         no_decay(self, "clsToken", "posEmb")
-        self.patchEmbed = nn.Conv2d(c["channels"], D, P, stride=P)
+        # ours registers the token embedder as 'stem' (conv stem) or 'patchEmbed' (ViT's P x P conv)
+        self.conv_stem = c.get("stem", "patch") == "conv"
+        if self.conv_stem:
+            self.stem = ConvStem(c["channels"], P, D)
+        else:
+            self.patchEmbed = nn.Conv2d(c["channels"], D, P, stride=P)
         self.blocks = nn.ModuleList(Block(D, c["heads"], c["mlpDim"], c["layerNormEps"], True, c["dropout"], c["attnDropout"])
                                     for _ in range(c["layers"]))
         self.norm = nn.LayerNorm(D, c["layerNormEps"])
 
     def embed(self, images, keep):
         B, D, Np = images.shape[0], self.c["width"], self.num_patches
-        patches = self.patchEmbed(images).flatten(2).transpose(1, 2) + self.posEmb[:, 1:1 + Np]  # (B, Np, D)
+        tokens = self.stem(images) if self.conv_stem else self.patchEmbed(images).flatten(2).transpose(1, 2)  # (B, Np, D)
+        patches = tokens + self.posEmb[:, 1:1 + Np]  # (B, Np, D)
         if keep is not None:
             patches = patches.gather(1, keep.unsqueeze(2).expand(B, keep.shape[1], D))  # (B, Nk, D)
         cls = (self.clsToken + self.posEmb[:, 0:1]).expand(B, 1, D)
@@ -310,9 +362,11 @@ class Kemt(nn.Module):
         self.mlmHead = MlmHead(text["width"], vocab, text["layerNormEps"])
         P = c["image"]["patchSize"]
         self.maeDecoder = MaeDecoder(c["mae"], c["image"]["width"], self.image.num_patches, P * P * c["image"]["channels"])
+        self.icdrImageHead = nn.Linear(c["image"]["width"], 5)  # image-only grade heads on the image [CLS]
+        self.sdrgImageHead = nn.Linear(c["image"]["width"], 5)
         self.vocab = vocab
 
-    def forward(self, b, mae_ratio, mlm_prob):
+    def forward(self, b, mae_ratio, mlm_prob, recon_fraction=1.0):
         img_cls = self.image(b["images"])[:, 0]
         txt_cls = self.text(b["ids"], b["mask"])[:, 0]
         tab_tok = self.tabular(b["tabular"])
@@ -321,15 +375,19 @@ class Kemt(nn.Module):
             "imageEmb": self.imageProj(img_cls), "textEmb": self.textProj(txt_cls), "tabEmb": self.tabProj(tab_tok),
             "logitScale": self.logitScale.view([]),
             "icdr": self.icdrHead(fused), "sdrg": self.sdrgHead(fused), "mae": None, "mlm": None,
+            "icdrImage": self.icdrImageHead(img_cls), "sdrgImage": self.sdrgImageHead(img_cls),
         }
+        n_recon = math.ceil(recon_fraction * b["images"].shape[0])
+        head = lambda t: t[:n_recon]  # noqa: E731 -- the side passes' sub-batch (ours: narrow(0, 0, nRecon))
         if mae_ratio > 0:  # second, cheaper ViT pass on the visible patches only
-            images = b["images"]
+            images = head(b["images"])
             keep, ids_restore, mask = random_masking(images.shape[0], self.image.num_patches, mae_ratio, images.device)
             latent = self.image(images, keep)
             out["mae"] = (self.maeDecoder(latent, ids_restore), patchify(images, self.c["image"]["patchSize"]), mask)
         if mlm_prob > 0:  # second BERT pass on the masked note
-            inp, labels = mask_tokens(b["ids"], b["mask"], mlm_prob, self.special, self.vocab)
-            h = self.text(inp, b["mask"])
+            ids, amask = head(b["ids"]), head(b["mask"])
+            inp, labels = mask_tokens(ids, amask, mlm_prob, self.special, self.vocab)
+            h = self.text(inp, amask)
             # as src/models/kemt.ts: the head runs on the selected positions only -> (M, V), (M)
             flat = labels.reshape(-1)
             pos = flat.ne(IGNORE).nonzero().squeeze(1)
@@ -369,9 +427,9 @@ def objective(out, b, w):
         logits, labels = out["mlm"]
         if labels.ne(IGNORE).sum().item() != 0:
             terms.append(("mlm", F.cross_entropy(logits, labels, ignore_index=IGNORE)))
-    for k in ("icdr", "sdrg"):
-        if w[k] != 0 and labels_known(b[k]):
-            terms.append((k, F.cross_entropy(out[k], b[k], ignore_index=IGNORE, label_smoothing=0.0)))
+    for k, y in (("icdr", "icdr"), ("sdrg", "sdrg"), ("icdrImage", "icdr"), ("sdrgImage", "sdrg")):
+        if w.get(k, 0) != 0 and labels_known(b[y]):
+            terms.append((k, F.cross_entropy(out[k], b[y], ignore_index=IGNORE, label_smoothing=0.0)))
     total, parts = None, {}
     for name, t in terms:
         parts[name] = t.item()
@@ -457,7 +515,7 @@ def main():
 
     def step():
         with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=autocast):
-            out = model(b, tr["maeMaskRatio"] if w["mae"] != 0 else 0, tr["mlmProb"] if w["mlm"] != 0 else 0)
+            out = model(b, tr["maeMaskRatio"] if w["mae"] != 0 else 0, tr["mlmProb"] if w["mlm"] != 0 else 0, tr["reconFraction"])
             total, parts = objective(out, b, w)
         if not first_parts:
             first_parts.update(parts)
@@ -476,22 +534,28 @@ def main():
         if trace:
             print(f"peer step: peak RSS {peak_rss_kib() / 1024:.0f} MiB (getrusage maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f})", file=sys.stderr)
 
-    for _ in range(spec["warmup"]):
-        step()
-    sync()
-    ts = []
-    for _ in range(spec["steps"]):
-        t0 = time.perf_counter()
-        step()
+    def warmup(cmd):
+        for _ in range(cmd["steps"]):
+            step()
         sync()
-        ts.append(time.perf_counter() - t0)
-    print(json.dumps({
-        "torch": torch.__version__, "python": sys.executable, "threads": torch.get_num_threads(),
-        "stepTimes": ts, "maxRssKiB": peak_rss_kib(), "ruMaxRssKiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        "cudaMaxAllocatedMiB": torch.cuda.max_memory_allocated() / 2 ** 20 if device.startswith("cuda") else None,
-        "params": {n: [list(p.shape), decay_of[n]] for n, p in named.items()},
-        "firstParts": first_parts, "foreach": opt.defaults.get("foreach"),
-    }))
+        return {"firstParts": first_parts}
+
+    def round_(cmd):
+        ts = []
+        for _ in range(cmd["steps"]):
+            t0 = time.perf_counter()
+            step()
+            sync()
+            ts.append(time.perf_counter() - t0)
+        return {"stepTimes": ts}
+
+    def stats(_cmd):
+        return {"maxRssKiB": peak_rss_kib(), "ruMaxRssKiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "cudaMaxAllocatedMiB": torch.cuda.max_memory_allocated() / 2 ** 20 if device.startswith("cuda") else None}
+
+    serve({"torch": torch.__version__, "python": sys.executable, "threads": torch.get_num_threads(),
+           "params": {n: [list(p.shape), decay_of[n]] for n, p in named.items()}, "foreach": opt.defaults.get("foreach")},
+          {"warmup": warmup, "round": round_, "stats": stats})
 
 
 if __name__ == "__main__":

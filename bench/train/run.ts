@@ -4,27 +4,31 @@
  * (bench/train/peer.py, Debian's python3-torch), in one run, with each process's peak RSS.
  *
  * One step: forward (main pass + MAE visible-patch ViT pass + MLM masked-note BERT pass), the
- * objective's seven loss parts (default weights), backward, gradient-norm clipping, AdamW (decay on
+ * objective's loss parts with default weights (seven at 1; the image-only grade parts at 0, not computed), backward, gradient-norm clipping, AdamW (decay on
  * matrices only), zero grad. Both sides use the same model config, batch shapes, thread count and
  * train settings (the loop's defaults); parameter names, shapes and decay groups are compared and
  * must be identical. Our step time is the interval between the loop's onStep calls minus the time
  * spent making the (random) batch; the peer reuses one batch.
  *
- * Order: retalign, then Python, then retalign again; our time is the better of our two medians
- * (the machine is shared: this damps noise from other processes).
- * Last line: `train-step-ratio <retalign time per step / pytorch time per step>` (target <= 1.15).
+ * Fair method: the peer stays up and the sides take turns. Both warm up (--warmup steps each,
+ * Python first), then --rounds rounds of Python, ours, Python, ours, ... of --steps steps each; our
+ * rounds are stretches of one train() call (the loop's onStep hook waits while Python runs its
+ * round). Both sides are reduced the same way: the median step of each round, then the median of
+ * the round medians. The libtorch release of both sides must be equal (else the bench fails).
+ * Last line: `train-step-ratio <retalign time per step / pytorch time per step>`.
  *
- * usage: node --import tsx bench/train/run.ts [--steps 8] [--warmup 2] [--threads <cores>] [--batch 32]
+ * usage: node --import tsx bench/train/run.ts [--rounds 5] [--steps 3] [--warmup 2] [--threads <cores>] [--batch 32]
  *          [--device cpu|cuda] [--dtype float32|bfloat16]
- *        npm run bench:train                        (compiled: dist/bench/train/run.js; fewer --steps are noisier)
+ *        npm run bench:train                        (compiled: dist/bench/train/run.js)
+ *        quick check: npm run bench:train -- --rounds 2 --steps 1 --warmup 1 --batch 4
  *        PYTHON=<python with torch> overrides /usr/bin/python3 (e.g. a CUDA build on the GPU machine).
+ *        RETALIGN_BENCH_FORCE=version makes the version check fail (to see that it can).
  * bfloat16 (CUDA only) = autocast around forward + losses with float32 master weights, on both sides.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import {
   Tensor, manualSeed, setNumThreads, getNumThreads, cudaIsAvailable, cudaSynchronize, torchVersion, liveTensors, type Device,
 } from '../../src/tensor/index.js';
@@ -32,6 +36,7 @@ import { buildModel, loadPreset, Kemt, PROJECT_SPECIAL_IDS, type Batch } from '.
 import { Objective } from '../../src/losses/index.js';
 import { resolveTrainConfig, paramGroups, train, type BatchSource, type TrainConfigInput } from '../../src/train/index.js';
 import { Rng } from '../../src/data/rng.js';
+import { PythonPeer, median, peerScript, torchVersionLine } from '../common/peer.js';
 
 const PRESET = 'small';
 const IMAGE = 96; // must equal the preset's image.imageSize (checked below)
@@ -53,8 +58,9 @@ function intArg(name: string, dflt: number, min: number): number {
   if (!Number.isInteger(v) || v < min) throw new Error(`bench/train: --${name} is '${s}'; expected an integer >= ${min}`);
   return v;
 }
-const steps = intArg('steps', 8, 1);
-const warmup = intArg('warmup', 2, 0);
+const rounds = intArg('rounds', 5, 1);
+const steps = intArg('steps', 3, 1); // per side per round
+const warmup = intArg('warmup', 2, 1); // >= 1: our first step's interval also holds train()'s setup
 const threads = intArg('threads', Math.max(1, cpus().length), 1);
 const batchSize = intArg('batch', 32, 2);
 const device = arg('device', 'cpu') as Device;
@@ -82,10 +88,11 @@ if (TOKENS > config.text.maxPositions) throw new Error(`bench/train: ${TOKENS} t
 const precision = dtype === 'bfloat16' ? 'bfloat16' : 'float32';
 const trainInput: TrainConfigInput = { precision, progress: 'off', logEvery: 1_000_000, epochs: 1 };
 const trainCfg = resolveTrainConfig(trainInput); // the loop's defaults: AdamW 0.9/0.98/1e-6, decay 0.05, clip 1, MAE 0.75, MLM 0.15
-if (Object.values(trainCfg.modalityDropout).some((p) => p !== 0) || trainCfg.accumSteps !== 1) {
-  throw new Error('bench/train: peer.py mirrors a step without modality dropout or gradient accumulation; the loop defaults changed: update peer.py');
+if (Object.values(trainCfg.modalityDropout).some((p) => p !== 0) || trainCfg.imageOnlyShare !== 0 || trainCfg.accumSteps !== 1) {
+  throw new Error('bench/train: peer.py mirrors a step without modality dropout (nor imageOnlyShare) or gradient accumulation; ' +
+    'the loop defaults changed: update peer.py');
 }
-const objective = new Objective(); // default weights (all seven parts at 1), no smoothing, no class weights
+const objective = new Objective(); // default weights (seven parts at 1, icdrImage/sdrgImage at 0), no smoothing, no class weights
 
 setNumThreads(threads);
 manualSeed(0);
@@ -129,8 +136,8 @@ function makeBatch(B: number): Batch {
 }
 
 interface LoopRun {
-  median: number;
-  times: number[];
+  /** Step times (s) of each round, batch making excluded. */
+  rounds: number[][];
   firstParts: Record<string, number>;
   /** Resident memory (MiB) and live tensors after the run (the loop's checkpoint written and removed). */
   rssAfter: number;
@@ -138,11 +145,12 @@ interface LoopRun {
 }
 
 /**
- * `warm + n` steps of the real training loop on fresh random batches (the loop disposes each);
- * returns the median of the last n step times in seconds (batch making excluded).
+ * One train() call of `warm + nRounds * n` steps on fresh random batches (the loop disposes each).
+ * Before each round of n steps the onStep hook awaits `beforeRound(k)` (the peer's round k); the
+ * time spent there and in making batches is not counted.
  */
-async function runLoop(warm: number, n: number): Promise<LoopRun> {
-  const total = warm + n;
+async function runLoop(warm: number, nRounds: number, n: number, beforeRound: (k: number) => Promise<void>): Promise<LoopRun> {
+  const total = warm + nRounds * n;
   const out = mkdtempSync(join(tmpdir(), 'retalign-bench-train-'));
   let makeMs = 0;
   const source: BatchSource = {
@@ -156,19 +164,23 @@ async function runLoop(warm: number, n: number): Promise<LoopRun> {
       }
     },
   };
-  const times: number[] = [];
+  const times: number[][] = [];
   let firstParts: Record<string, number> | null = null;
   let last = performance.now();
   try {
     await train({
       model, objective, trainBatches: source, out, config: { ...trainInput, maxSteps: total },
       hooks: {
-        onStep: (info) => {
+        onStep: async (info) => {
           cudaSynchronize();
           const now = performance.now();
-          if (info.step > warm) times.push((now - last - makeMs) / 1000);
+          if (info.step > warm) times[times.length - 1]?.push((now - last - makeMs) / 1000);
           firstParts ??= info.parts;
-          last = now;
+          if (info.step >= warm && info.step < total && (info.step - warm) % n === 0) {
+            await beforeRound(times.length);
+            times.push([]);
+          }
+          last = performance.now();
           makeMs = 0;
         },
       },
@@ -176,8 +188,10 @@ async function runLoop(warm: number, n: number): Promise<LoopRun> {
   } finally {
     rmSync(out, { recursive: true, force: true }); // the loop's final checkpoint and metrics.jsonl
   }
-  if (times.length !== n || firstParts === null) throw new Error(`bench/train: the loop ran ${times.length} timed steps, expected ${n}`);
-  return { median: median(times), times, firstParts, rssAfter: process.memoryUsage().rss / 2 ** 20, liveAfter: liveTensors() };
+  if (times.length !== nRounds || times.some((t) => t.length !== n) || firstParts === null) {
+    throw new Error(`bench/train: the loop ran rounds of ${times.map((t) => t.length).join(', ')} timed steps, expected ${nRounds} of ${n}`);
+  }
+  return { rounds: times, firstParts, rssAfter: process.memoryUsage().rss / 2 ** 20, liveAfter: liveTensors() };
 }
 
 /**
@@ -195,46 +209,24 @@ function peakRssKiB(): number {
   return process.resourceUsage().maxRSS;
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
-
-// ----- run: ours, Python, ours again
-const here = dirname(fileURLToPath(import.meta.url));
-// From source (tsx) peer.py sits beside this file; compiled, this file runs from dist/bench/train.
-const peerPy = [join(here, 'peer.py'), join(here, '..', '..', '..', 'bench', 'train', 'peer.py')].find((p) => existsSync(p));
-if (peerPy === undefined) throw new Error(`bench/train: peer.py not found beside ${here} or in bench/train`);
+// ----- the peer first (a version mismatch fails before anything is timed), then the rounds
 const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
 if (probe.status !== 0) {
   throw new Error(`bench/train: ${python} cannot import torch (${(probe.stderr || String(probe.error)).trim().split('\n').pop()}); ` +
     "install Debian's python3-torch (apt-get install -y python3-torch) or set PYTHON to a python with torch");
 }
-
-console.error(`bench/train: retalign, run 1 (${warmup} warm-up + ${steps} steps of train()) ...`);
-const ours1 = await runLoop(warmup, steps);
-
-console.error(`bench/train: pytorch peer (${warmup} warm-up + ${steps} steps) ...`);
 const spec = {
   config, vocab: VOCAB, tabularDim: TABULAR, tokens: TOKENS, batch: batchSize, specialIds: PROJECT_SPECIAL_IDS,
-  threads, device, dtype, warmup, steps, weights: objective.config.weights,
+  threads, device, dtype, weights: objective.config.weights,
   train: {
     lr: trainCfg.lr, weightDecay: trainCfg.weightDecay, beta1: trainCfg.beta1, beta2: trainCfg.beta2, eps: trainCfg.eps,
-    clipGradNorm: trainCfg.clipGradNorm, maeMaskRatio: trainCfg.maeMaskRatio, mlmProb: trainCfg.mlmProb,
+    clipGradNorm: trainCfg.clipGradNorm, maeMaskRatio: trainCfg.maeMaskRatio, mlmProb: trainCfg.mlmProb, reconFraction: trainCfg.reconFraction,
   },
 };
-const r = spawnSync(python, [peerPy, JSON.stringify(spec)], { encoding: 'utf8', maxBuffer: 64 << 20 });
-if (r.status !== 0) throw new Error(`bench/train: the pytorch peer failed (${python} ${peerPy}, exit ${r.status}):\n${r.stderr}`);
-interface PeerResult {
-  torch: string; python: string; threads: number; stepTimes: number[]; maxRssKiB: number; ruMaxRssKiB: number; cudaMaxAllocatedMiB: number | null;
-  params: Record<string, [number[], boolean]>; firstParts: Record<string, number>;
-}
-const py = JSON.parse(r.stdout.trim().split('\n').pop() as string) as PeerResult;
-
-console.error(`bench/train: retalign, run 2 (${warmup} warm-up + ${steps} steps of train()) ...`);
-const ours2 = await runLoop(warmup, steps);
-const loadEnd = loadavg();
+const peer = await PythonPeer.start('bench/train', python, [peerScript('bench/train', import.meta.url, 'train', 'peer.py'), JSON.stringify(spec)]);
+interface PeerReady { torch: string; python: string; threads: number; params: Record<string, [number[], boolean]> }
+const pyReady = peer.ready as unknown as PeerReady;
+const versions = torchVersionLine('bench/train', torchVersion(), pyReady.torch, `python (${pyReady.python})`);
 
 // ----- same model? names, shapes and decay groups must be identical
 const grouping = paramGroups(model, trainCfg.weightDecay); // the loop's own grouping
@@ -242,41 +234,55 @@ const decayNames = new Set(grouping.decay);
 const ourParams = new Map([...model.namedParameters()].map(([n, t]) => [n, { shape: t.shape, decay: decayNames.has(n), numel: t.numel }]));
 const problems: string[] = [];
 for (const [n, p] of ourParams) {
-  const q = py.params[n];
+  const q = pyReady.params[n];
   if (q === undefined) problems.push(`${n} [${p.shape.join(', ')}]: only in retalign`);
   else if (q[0].join(',') !== p.shape.join(',')) problems.push(`${n}: [${p.shape.join(', ')}] in retalign, [${q[0].join(', ')}] in pytorch`);
   else if (q[1] !== p.decay) problems.push(`${n}: weight decay ${p.decay} in retalign, ${q[1]} in pytorch`);
 }
-for (const [n, q] of Object.entries(py.params)) if (!ourParams.has(n)) problems.push(`${n} [${q[0].join(', ')}]: only in pytorch`);
+for (const [n, q] of Object.entries(pyReady.params)) if (!ourParams.has(n)) problems.push(`${n} [${q[0].join(', ')}]: only in pytorch`);
 const count = (decay: boolean | null): number => [...ourParams.values()].filter((p) => decay === null || p.decay === decay).reduce((s, p) => s + p.numel, 0);
-const peerCount = Object.values(py.params).reduce((s, [shape]) => s + shape.reduce((a, b) => a * b, 1), 0);
+const peerCount = Object.values(pyReady.params).reduce((s, [shape]) => s + shape.reduce((a, b) => a * b, 1), 0);
 if (peerCount !== count(null)) problems.push(`parameter count: retalign ${count(null)}, pytorch ${peerCount}`);
 if (model.numParameters() !== count(null)) problems.push(`retalign numParameters ${model.numParameters()} != the sum over namedParameters ${count(null)}`);
 if (problems.length > 0) throw new Error(`bench/train: the pytorch peer is not the same model:\n  ${problems.slice(0, 30).join('\n  ')}`);
 
+console.error(`bench/train: warm-up (${warmup} steps each side), then ${rounds} rounds of ${steps} steps: pytorch, retalign, pytorch, retalign, ...`);
+const pyFirstParts = (await peer.ask({ cmd: 'warmup', steps: warmup }))['firstParts'] as Record<string, number>;
+const pyRounds: number[][] = [];
+const ours = await runLoop(warmup, rounds, steps, async (k) => {
+  console.error(`bench/train: round ${k + 1}/${rounds}`);
+  pyRounds.push((await peer.ask({ cmd: 'round', steps }))['stepTimes'] as number[]);
+});
+const pyStats = await peer.ask({ cmd: 'stats' }) as { maxRssKiB: number; ruMaxRssKiB: number; cudaMaxAllocatedMiB: number | null };
+await peer.close();
+const py = { ...pyReady, ...pyStats, firstParts: pyFirstParts };
+const loadEnd = loadavg();
+
 // ----- report
-const ourTime = Math.min(ours1.median, ours2.median);
-const pyTime = median(py.stepTimes);
+// Both sides alike: the median step of each round, then the median of the round medians.
+const ourTime = median(ours.rounds.map(median));
+const pyTime = median(pyRounds.map(median));
 const ourRssKiB = peakRssKiB();
 const mib = (kib: number): string => (kib / 1024).toFixed(0);
 const fmt = (n: number): string => n.toLocaleString('en-US');
 const ms = (s: number): string => (s * 1e3).toFixed(0);
 const rows: string[][] = [
-  ['retalign (train())', (batchSize / ourTime).toFixed(1), `${ms(ourTime)} (runs: ${ms(ours1.median)}, ${ms(ours2.median)})`, mib(ourRssKiB), fmt(count(null))],
+  ['retalign (train())', (batchSize / ourTime).toFixed(1), ms(ourTime), mib(ourRssKiB), fmt(count(null))],
   ['pytorch (python)', (batchSize / pyTime).toFixed(1), ms(pyTime), mib(py.maxRssKiB), fmt(peerCount)],
 ];
-const head = ['side', 'samples/s', 'ms/step (median)', 'peak RSS MiB', 'params'];
+const head = ['side', 'samples/s', 'ms/step (median of round medians)', 'peak RSS MiB', 'params'];
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
 const line = (cells: string[]): string => '| ' + cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ') + ' |';
 const parts = (p: Record<string, number>): string => Object.entries(p).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ');
 
 console.log(`train bench: preset ${PRESET} (Kemt), batch ${batchSize}, ${IMAGE}x${IMAGE} images, ${TOKENS} tokens, vocab ${VOCAB}, tabular ${TABULAR}; ` +
   `device ${device}, ${dtype}, threads ${getNumThreads()} (pytorch ${py.threads})`);
-console.log(`libtorch (addon) ${torchVersion()}; pytorch ${py.torch} (${py.python}); load average (1 min) ${loadStart[0]?.toFixed(2)} at start, ` +
+console.log(`load average (1 min) ${loadStart[0]?.toFixed(2)} at start, ` +
   `${loadEnd[0]?.toFixed(2)} at end, ${cpus().length} cores`);
-console.log(`step: forward (main + MAE ${trainCfg.maeMaskRatio} visible-patch ViT pass + MLM ${trainCfg.mlmProb} masked-note BERT pass), 7 loss parts, ` +
+console.log(`step: forward (main + MAE ${trainCfg.maeMaskRatio} visible-patch ViT pass + MLM ${trainCfg.mlmProb} masked-note BERT pass), ` +
+  `${Object.values(objective.config.weights).filter((w) => w !== 0).length} loss parts, ` +
   `backward, clip ${trainCfg.clipGradNorm}, AdamW (decay ${trainCfg.weightDecay} on ${grouping.decay.length} tensors, 0 on ${grouping.noDecay.length}), zero grad; ` +
-  `${warmup} warm-up, median of ${steps}; order retalign, pytorch, retalign: ours = the better of our two medians`);
+  `${warmup} warm-up steps each, then ${rounds} interleaved rounds (pytorch, retalign) of ${steps} steps; each side = median of its round medians`);
 if (dtype === 'bfloat16') {
   console.log(`bfloat16: autocast around forward + losses on both sides (float32 master weights and AdamW)${device === 'cpu' ? '; on CPU only fast with bf16 instructions' : ''}`);
 }
@@ -284,12 +290,14 @@ console.log(line(head));
 console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
 for (const row of rows) console.log(line(row));
 console.log(`peak RSS: each process's own VmHWM (/proc/self/status), not getrusage maxrss (Linux counts the spawning node's RSS in the peer's: ${mib(py.ruMaxRssKiB)} MiB); ` +
-  `retalign RSS after run 1 ${ours1.rssAfter.toFixed(0)} MiB, after run 2 ${ours2.rssAfter.toFixed(0)} MiB (live tensors ${ours1.liveAfter}, ${ours2.liveAfter})`);
+  `retalign RSS after the run ${ours.rssAfter.toFixed(0)} MiB (live tensors ${ours.liveAfter})`);
 console.log(`params equal: ${fmt(count(null))} in ${ourParams.size} tensors on both sides (decay ${fmt(count(true))}, no decay ${fmt(count(false))}); ` +
   'names, shapes and decay groups identical');
 if (py.cudaMaxAllocatedMiB !== null) console.log(`pytorch peak CUDA memory allocated: ${py.cudaMaxAllocatedMiB.toFixed(0)} MiB (retalign: not exposed by the addon)`);
-console.log(`step times s: retalign ${ours1.times.map((t) => t.toFixed(2)).join(' ')} | ${ours2.times.map((t) => t.toFixed(2)).join(' ')}; ` +
-  `pytorch ${py.stepTimes.map((t) => t.toFixed(2)).join(' ')}`);
-console.log(`first-step loss parts (random data and weights: same scale expected): retalign ${parts(ours1.firstParts)}`);
+const perRound = (rs: number[][]): string => rs.map((r) => r.map((t) => t.toFixed(2)).join(' ')).join(' | ');
+console.log(`step times s by round: pytorch ${perRound(pyRounds)}; retalign ${perRound(ours.rounds)}`);
+console.log(`per-round ratios (retalign / pytorch round medians): ${ours.rounds.map((r, i) => (median(r) / median(pyRounds[i] ?? [])).toFixed(3)).join(' ')}`);
+console.log(`first-step loss parts (random data and weights: same scale expected): retalign ${parts(ours.firstParts)}`);
 console.log(`                                                                     pytorch  ${parts(py.firstParts)}`);
+console.log(versions);
 console.log(`train-step-ratio ${(ourTime / pyTime).toFixed(3)}`);
