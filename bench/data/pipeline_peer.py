@@ -1,25 +1,38 @@
-"""Python peer of retalign's image pipeline, for bench/data/run.ts.
+"""PyTorch peer of retalign's image pipeline, for bench/data/run.ts: what a PyTorch user runs.
 
-What a typical user would write with PIL + numpy, single process: decode, find the fundus disc on
-a small luminance thumbnail, crop its bounding square (black beyond the image), resize to S x S
-(Lanczos, as sharp's default), scale to 0..1, normalize with mean/std, transpose to CHW float32.
+A torch.utils.data.Dataset whose __getitem__ does the same transforms as retalign's pipeline with
+PIL + numpy: decode, find the fundus disc on a small luminance thumbnail, crop its bounding square
+(black beyond the image), resize to S x S (Lanczos, as ours), scale to 0..1, normalize with
+mean/std, CHW float32; served by a torch DataLoader with the same number of worker processes, batch
+size and prefetch depth as retalign's ImageLoader (persistent workers, as in training, so both
+sides stay warm between rounds).
 
 JPEGs are opened with PIL's draft mode (DCT-domain decode at 1/2, 1/4 or 1/8 scale, never below
-S) because sharp does the same automatically (shrink-on-load); without it PIL would decode every
-full-size pixel and the comparison would be unfair to Python.
+S) because ours does the same (libjpeg-turbo scaled decode, or sharp's shrink-on-load); without it
+PIL would decode every full-size pixel and the comparison would be unfair to Python.
 
-Usage: /usr/bin/python3 pipeline_peer.py --size 224 --repeat 3 [--dump first.f32] [--serve] img1.jpg ...
-Prints one JSON line: {"images": n, "seconds": wall, "cpu_seconds": cpu, "images_per_s": r}. With --serve
-it stays up (as a training data loader does, so that both sides of the bench are equally warm) and
-prints one such line per 'run' line read from stdin.
+CPU time of a round: this process's process_time() plus, per worker, the growth of the worker's own
+process_time(), which the collate function stamps on every batch it makes (the workers are forked
+processes, invisible to this process's clock).
+
+A long-lived process (bench/common/peer_io.py). Ready line: versions and the first image's CHW
+float32 of every path, in order, written to --dump (for the same-work check). Then one JSON line each:
+  {"cmd": "run"}  one pass over the paths x --repeat -> {"images", "seconds", "cpu_seconds", "workers_seen"}
+usage: /usr/bin/python3 pipeline_peer.py --workers 2 --batch 16 --prefetch 2 --size 224 --repeat 4 --dump first.f32 img1.jpg ...
 """
 import argparse
-import json
+import os
 import sys
 import time
 
 import numpy as np
+import PIL
+import torch
 from PIL import Image
+from torch.utils.data import DataLoader, Dataset, get_worker_info
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from peer_io import serve  # noqa: E402
 
 
 def fundus_box(lum, threshold, min_line_fraction=0.1):
@@ -36,7 +49,7 @@ def fundus_box(lum, threshold, min_line_fraction=0.1):
 
 def preprocess(path, size, mean, std, threshold):
     im = Image.open(path)
-    im.draft("RGB", (size, size))  # JPEG shrink-on-load, as sharp does
+    im.draft("RGB", (size, size))  # JPEG shrink-on-load, as ours
     im = im.convert("RGB")  # drops alpha (retalign flattens it onto black; the bench JPEGs have none)
     w, h = im.size
     thumb = im.convert("L")
@@ -58,18 +71,21 @@ def preprocess(path, size, mean, std, threshold):
     return np.ascontiguousarray(a.transpose(2, 0, 1))
 
 
-def run_once(paths, size, mean, std, threshold, repeat):
-    n = 0
-    c0 = time.process_time()
-    t0 = time.perf_counter()
-    for _ in range(repeat):
-        for path in paths:
-            x = preprocess(path, size, mean, std, threshold)
-            assert x.shape == (3, size, size)
-            n += 1
-    dt = time.perf_counter() - t0
-    cpu = time.process_time() - c0
-    return {"images": n, "seconds": dt, "cpu_seconds": cpu, "images_per_s": n / dt}
+class FundusDataset(Dataset):
+    def __init__(self, paths, size, mean, std, threshold):
+        self.paths, self.size, self.mean, self.std, self.threshold = paths, size, mean, std, threshold
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        return torch.from_numpy(preprocess(self.paths[i], self.size, self.mean, self.std, self.threshold))  # (3, S, S)
+
+
+def collate(items):
+    """default_collate's stack, plus (worker id, the worker's CPU seconds so far) for the CPU column."""
+    info = get_worker_info()
+    return torch.stack(items), (-1 if info is None else info.id), time.process_time()
 
 
 def main():
@@ -79,23 +95,39 @@ def main():
     p.add_argument("--std", type=float, nargs=3, default=[0.229, 0.224, 0.225])
     p.add_argument("--threshold", type=float, default=10)
     p.add_argument("--repeat", type=int, default=1)
-    p.add_argument("--dump", default=None, help="write the first image's CHW float32 here")
-    p.add_argument("--serve", action="store_true",
-                   help="stay up: one timed run per line 'run' on stdin, one JSON line each; EOF ends")
+    p.add_argument("--workers", type=int, required=True, help="DataLoader num_workers (retalign's worker count)")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--prefetch", type=int, default=2, help="DataLoader prefetch_factor (batches per worker)")
+    p.add_argument("--dump", required=True, help="write every image's CHW float32 here, in path order")
     p.add_argument("paths", nargs="+")
     a = p.parse_args()
+    torch.set_num_threads(1)  # the work is in PIL/numpy; as DataLoader workers do
     mean = np.asarray(a.mean, dtype=np.float32)
     std = np.asarray(a.std, dtype=np.float32)
-    first = preprocess(a.paths[0], a.size, mean, std, a.threshold)  # warm-up, not timed
-    if a.dump:
-        first.astype(np.float32).tofile(a.dump)
-    if not a.serve:
-        print(json.dumps(run_once(a.paths, a.size, mean, std, a.threshold, a.repeat)))
-        return
-    print(json.dumps({"ready": True}), flush=True)
-    for line in sys.stdin:
-        if line.strip() == "run":
-            print(json.dumps(run_once(a.paths, a.size, mean, std, a.threshold, a.repeat)), flush=True)
+    ds = FundusDataset(list(a.paths) * a.repeat, a.size, mean, std, a.threshold)
+    with open(a.dump, "wb") as f:  # the same-work check: every image once, in path order
+        for i in range(len(a.paths)):
+            f.write(ds[i].numpy().astype(np.float32).tobytes())
+    extra = {"persistent_workers": True, "prefetch_factor": a.prefetch} if a.workers > 0 else {}
+    loader = DataLoader(ds, batch_size=a.batch, shuffle=False, num_workers=a.workers, collate_fn=collate, **extra)
+    last_cpu = {}  # worker id -> its CPU seconds at its last batch
+
+    def run(_cmd):
+        n = 0
+        c0, t0 = time.process_time(), time.perf_counter()
+        seen = {}
+        for x, wid, cpu in loader:
+            assert tuple(x.shape[1:]) == (3, a.size, a.size), x.shape
+            n += x.shape[0]
+            seen[wid] = max(seen.get(wid, 0.0), cpu)
+        dt = time.perf_counter() - t0
+        main_cpu = time.process_time() - c0
+        workers_cpu = sum(v - last_cpu.get(w, 0.0) for w, v in seen.items() if w >= 0)
+        last_cpu.update(seen)
+        return {"images": n, "seconds": dt, "cpu_seconds": main_cpu + workers_cpu, "workers_seen": len([w for w in seen if w >= 0])}
+
+    serve({"torch": torch.__version__, "numpy": np.__version__, "pil": PIL.__version__, "python": sys.executable,
+           "workers": a.workers, "batch": a.batch}, {"run": run})
 
 
 if __name__ == "__main__":
