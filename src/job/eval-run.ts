@@ -83,7 +83,7 @@ export async function runEval(o: EvalRunOptions): Promise<{ result: EvalResult; 
 
   const heads = run.model.capabilities.gradeHeads;
   const probe = heads ? undefined : await probeGrades(run, scope, data, main, test, co, log);
-  const ablations = heads && !scope.foreign ? await modalityAblations(run.model, test, recs, co) : undefined;
+  const ablations = heads && !scope.foreign ? await modalityAblations(run.model, test, recs, co, main) : undefined;
   const val = heads && !scope.foreign ? await validationPredictions(run.model, data, recs, co) : undefined;
 
   const cfg = run.runConfig;
@@ -170,7 +170,7 @@ async function probeGrades(run: LoadedRun, scope: EvalScope, data: PreparedData,
 
 /** The test set graded with subsets of the inputs (the modality ablation table); tabular ones only when the data has it. */
 async function modalityAblations(model: RetalignModel, test: PreparedItem[], recs: Map<string, ExamRecord>,
-  co: CollateOptions): Promise<Record<string, RawPredictions> | undefined> {
+  co: CollateOptions, main: Predictions): Promise<Record<string, RawPredictions> | undefined> {
   const settings: [string, { image: boolean; text: boolean; tabular: boolean }][] = [
     ['image', { image: true, text: false, tabular: false }],
     ['image+tabular', { image: true, text: false, tabular: true }],
@@ -180,7 +180,9 @@ async function modalityAblations(model: RetalignModel, test: PreparedItem[], rec
   const ablations: Record<string, RawPredictions> = {};
   for (const [name, use] of settings) {
     if (use.tabular && co.tabularDim === 0) continue;
-    ablations[name] = rawOf(await predict(model, test, { ...co, use }), test, recs);
+    // Every input is what the main pass already presented: reuse it rather than run the towers again.
+    const same = co.use === undefined && use.image && use.text && use.tabular;
+    ablations[name] = rawOf(same ? main : await predict(model, test, { ...co, use }), test, recs);
   }
   return Object.keys(ablations).length > 0 ? ablations : undefined;
 }
