@@ -11,8 +11,8 @@ import { join, resolve } from 'node:path';
 import { cpus } from 'node:os';
 import { ensureSynth, loadRunConfig, synthDir, type Protocol, type RunConfig } from '../run/index.js';
 import { runTraining } from './train-run.js';
-import { parallelPlan, trainInParallel } from './parallel.js';
-import { runEval } from './eval-run.js';
+import { evalInParallel, parallelPlan, trainInParallel } from './parallel.js';
+import { runEval, type EvalRunOptions } from './eval-run.js';
 import { writeReport } from '../eval/report/index.js';
 import { parseEvalResult, serializeEvalResult, type EvalResult } from '../eval/result.js';
 import type { LogRow } from '../eval/charts/index.js';
@@ -115,21 +115,31 @@ export async function runDemo(o: DemoOptions): Promise<{ results: EvalResult[]; 
   // 4. Evaluation: in-domain under the training protocol; honest models also on the real-prevalence
   // twin and zero-shot on the DeepEyeNet-format twin.
   stage(++n, total, 'evaluate');
-  const results: EvalResult[] = [];
-  const logs: Record<string, LogRow[]> = {};
+  const evals: { name: string; options: Omit<EvalRunOptions, 'log'> }[] = [];
   for (const { cfg, dir } of runDirs) {
-    const r = await runEval({ checkpoint: dir, log });
-    results.push(r.result);
-    logs[`${r.result.model} (${r.result.protocol})`] = readLog(dir);
+    const name = `${cfg.name}-${cfg.protocol}`;
+    evals.push({ name: `eval-${name}`, options: { checkpoint: dir, out: join(dir, `eval-${cfg.protocol}`) } });
     if (cfg.protocol === 'honest') {
-      const real = await runEval({ checkpoint: dir, data: realDir, out: join(dir, 'eval-honest-real-prevalence'), log,
-        datasetName: `synthetic twin (real prevalence, ${realCfg.patients} unseen patients)` });
-      results.push(real.result);
-      const zs = await runEval({ checkpoint: dir, data: denDir, out: join(dir, 'eval-zero-shot-deepeyenet'), log,
-        datasetName: `DeepEyeNet-format twin (${denCfg.patients} images, zero-shot)` });
-      results.push(zs.result);
+      evals.push({ name: `eval-${name}-real-prevalence`, options: { checkpoint: dir, data: realDir, out: join(dir, 'eval-honest-real-prevalence'),
+        datasetName: `synthetic twin (real prevalence, ${realCfg.patients} unseen patients)` } });
+      evals.push({ name: `eval-${name}-zero-shot`, options: { checkpoint: dir, data: denDir, out: join(dir, 'eval-zero-shot-deepeyenet'),
+        datasetName: `DeepEyeNet-format twin (${denCfg.patients} images, zero-shot)` } });
     }
   }
+  const results: EvalResult[] = [];
+  if (plan.jobs <= 1) {
+    for (const e of evals) results.push((await runEval({ ...e.options, log })).result);
+  } else {
+    await evalInParallel(evals, { jobs: plan.jobs, logDir: join(out, 'logs'), log, progress: o.progress });
+    // Exactly as `retalign report` reads them.
+    for (const e of evals) results.push(parseEvalResult(readFileSync(join(e.options.out as string, 'metrics.json'), 'utf8')));
+  }
+  // Each run's training log, under the name its in-domain result carries.
+  const logs: Record<string, LogRow[]> = {};
+  evals.forEach((e, i) => {
+    const r = results[i] as EvalResult;
+    if (e.options.data === undefined) logs[`${r.model} (${r.protocol})`] = readLog(e.options.checkpoint);
+  });
   // Round trip through JSON exactly as `retalign report` would read them.
   const parsed = results.map((r) => parseEvalResult(serializeEvalResult(r)));
 

@@ -22,6 +22,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import type { RunConfig } from '../run/index.js';
+import type { EvalRunOptions } from './eval-run.js';
 
 export interface ParallelRun {
   cfg: RunConfig;
@@ -42,13 +43,10 @@ export interface ParallelOptions {
   progress?: 'auto' | 'off';
 }
 
-/** What a child process is given (written to a JSON file next to its log). */
-export interface ChildSpec {
-  cfg: RunConfig;
-  out: string;
-  dataRoot?: string;
-  resume: boolean;
-}
+/** What a child process is given (written to a JSON file next to its log): a training or an evaluation. */
+export type ChildSpec =
+  | { kind: 'train'; cfg: RunConfig; out: string; dataRoot?: string; resume: boolean }
+  | { kind: 'eval'; options: Omit<EvalRunOptions, 'log'> };
 
 /** Runs at once and libtorch threads per run for `runs` runs on `cores` cores (threads >= 1). */
 export function parallelPlan(runs: number, cores: number, jobs?: number): { jobs: number; threads: number } {
@@ -80,71 +78,97 @@ function tail(path: string, n: number): string {
 
 const childScript = (): string => fileURLToPath(new URL('./train-child.js', import.meta.url));
 
+/** One child process's work: its name (log file), its spec, and, for a training, its steps and folder. */
+interface Task {
+  name: string;
+  spec: ChildSpec;
+  progress?: { steps: number; runDir: string };
+}
+
 /**
  * Trains every run, `jobs` at a time, each in its own process. Runs whose `cfg.train.threads` is 0
  * (automatic) get cores / jobs threads. Resolves when all have finished; rejects after all have
  * ended when any failed.
  */
 export async function trainInParallel(runs: readonly ParallelRun[], o: ParallelOptions): Promise<void> {
-  const log = o.log ?? ((m: string) => console.log(m));
   const plan = parallelPlan(runs.length, cpus().length, o.jobs);
-  mkdirSync(o.logDir, { recursive: true });
-  const names = runs.map((r) => basename(resolve(r.out)));
-  log(`  ${runs.length} trainings, ${plan.jobs} at a time, ${plan.threads} libtorch thread(s) each; logs in ${o.logDir}`);
+  (o.log ?? console.log)(`  ${runs.length} trainings, ${plan.jobs} at a time, ${plan.threads} libtorch thread(s) each; logs in ${o.logDir}`);
+  const tasks = runs.map((r): Task => {
+    const cfg: RunConfig = r.cfg.train.threads > 0 ? r.cfg : { ...r.cfg, train: { ...r.cfg.train, threads: plan.threads } };
+    const out = resolve(r.out);
+    return {
+      name: basename(out), progress: { steps: r.cfg.train.steps, runDir: out },
+      spec: { kind: 'train', cfg, out, dataRoot: o.dataRoot === undefined ? undefined : resolve(o.dataRoot), resume: r.resume ?? false },
+    };
+  });
+  await runTasks(tasks, plan.jobs, o, 'trainings');
+}
 
-  const useBars = o.progress !== 'off' && process.stderr.isTTY === true;
+/**
+ * Evaluations (runEval's options, one child each), `jobs` at a time; each writes its metrics.json
+ * (read it back with parseEvalResult). `names` name the log files.
+ */
+export async function evalInParallel(evals: readonly { name: string; options: Omit<EvalRunOptions, 'log'> }[], o: ParallelOptions): Promise<void> {
+  const plan = parallelPlan(evals.length, cpus().length, o.jobs);
+  (o.log ?? console.log)(`  ${evals.length} evaluations, ${plan.jobs} at a time; logs in ${o.logDir}`);
+  await runTasks(evals.map((e) => ({ name: e.name, spec: { kind: 'eval', options: e.options } })), plan.jobs, o, 'evaluations');
+}
+
+async function runTasks(tasks: readonly Task[], jobs: number, o: ParallelOptions, what: string): Promise<void> {
+  const log = o.log ?? ((m: string) => console.log(m));
+  mkdirSync(o.logDir, { recursive: true });
+  const useBars = o.progress !== 'off' && process.stderr.isTTY === true && tasks.some((t) => t.progress);
   const bars = useBars ? new cliProgress.MultiBar({
     format: '  {name} |{bar}| {value}/{total} steps {state}', hideCursor: true, clearOnComplete: false, stream: process.stderr,
   }, cliProgress.Presets.shades_classic) : null;
-  const bar = runs.map((r, i) => bars?.create(r.cfg.train.steps, 0, { name: (names[i] as string).padEnd(24), state: 'waiting' }));
-  const state: string[] = runs.map(() => 'waiting');
+  const bar = tasks.map((t) => bars?.create(t.progress?.steps ?? 1, 0, { name: t.name.padEnd(24), state: 'waiting' }));
+  const state: string[] = tasks.map(() => 'waiting');
+  const where = (t: Task, i: number): string =>
+    t.progress && state[i] === 'running' ? `${lastLoggedStep(t.progress.runDir)}/${t.progress.steps}` : (state[i] as string);
   const poll = (): void => {
-    runs.forEach((r, i) => bar[i]?.update(Math.min(lastLoggedStep(r.out), r.cfg.train.steps), { state: state[i] }));
+    tasks.forEach((t, i) => bar[i]?.update(t.progress ? Math.min(lastLoggedStep(t.progress.runDir), t.progress.steps) : 0, { state: state[i] }));
   };
   let lastLine = Date.now();
   const timer = setInterval(() => {
     if (bars) poll();
-    else if (Date.now() - lastLine >= 30_000) {
+    else if (Date.now() - lastLine >= 30_000 && tasks.some((t) => t.progress)) {
       lastLine = Date.now();
-      log(`  training: ${runs.map((r, i) => `${names[i]} ${state[i] === 'running' ? `${lastLoggedStep(r.out)}/${r.cfg.train.steps}` : state[i]}`).join(', ')}`);
+      log(`  ${tasks.map((t, i) => `${t.name} ${where(t, i)}`).join(', ')}`);
     }
   }, 2000);
 
   const failures: string[] = [];
   let next = 0;
   const runOne = async (i: number): Promise<void> => {
-    const r = runs[i] as ParallelRun;
-    const name = names[i] as string;
-    const cfg: RunConfig = r.cfg.train.threads > 0 ? r.cfg : { ...r.cfg, train: { ...r.cfg.train, threads: plan.threads } };
-    const spec: ChildSpec = { cfg, out: resolve(r.out), dataRoot: o.dataRoot === undefined ? undefined : resolve(o.dataRoot), resume: r.resume ?? false };
-    const specPath = join(o.logDir, `${name}.spec.json`);
-    writeFileSync(`${specPath}.tmp`, JSON.stringify(spec, null, 1) + '\n');
+    const t = tasks[i] as Task;
+    const specPath = join(o.logDir, `${t.name}.spec.json`);
+    writeFileSync(`${specPath}.tmp`, JSON.stringify(t.spec, null, 1) + '\n');
     renameSync(`${specPath}.tmp`, specPath);
-    const logPath = join(o.logDir, `${name}.log`);
+    const logPath = join(o.logDir, `${t.name}.log`);
     const fd = openSync(logPath, 'a');
     state[i] = 'running';
-    if (!bars) log(`  start ${name} (log: ${logPath})`);
+    if (!bars) log(`  start ${t.name} (log: ${logPath})`);
     const t0 = Date.now();
     const code = await new Promise<number>((done) => {
       const child = spawn(process.execPath, [childScript(), specPath], { stdio: ['ignore', fd, fd] });
-      child.on('error', (e) => { failures.push(`${name}: could not start: ${e.message}`); done(-1); });
+      child.on('error', (e) => { failures.push(`${t.name}: could not start: ${e.message}`); done(-1); });
       child.on('exit', (c, sig) => done(c ?? (sig ? 128 : 1)));
     });
     closeSync(fd);
     const secs = ((Date.now() - t0) / 1000).toFixed(0);
     if (code === 0) {
       state[i] = `done in ${secs} s`;
-      if (!bars) log(`  ${name} finished in ${secs} s`);
+      if (!bars) log(`  ${t.name} finished in ${secs} s`);
     } else {
       state[i] = `FAILED (exit ${code})`;
-      if (code !== -1) failures.push(`${name} failed (exit ${code}) after ${secs} s; log ${logPath}, last lines:\n${tail(logPath, 15)}`);
+      if (code !== -1) failures.push(`${t.name} failed (exit ${code}) after ${secs} s; log ${logPath}, last lines:\n${tail(logPath, 15)}`);
     }
   };
   const worker = async (): Promise<void> => {
-    while (next < runs.length) await runOne(next++);
+    while (next < tasks.length) await runOne(next++);
   };
   try {
-    await Promise.all(Array.from({ length: plan.jobs }, worker));
+    await Promise.all(Array.from({ length: jobs }, worker));
   } finally {
     clearInterval(timer);
     if (bars) {
@@ -152,5 +176,5 @@ export async function trainInParallel(runs: readonly ParallelRun[], o: ParallelO
       bars.stop();
     }
   }
-  if (failures.length > 0) throw new Error(`${failures.length} of ${runs.length} trainings failed:\n${failures.join('\n')}`);
+  if (failures.length > 0) throw new Error(`${failures.length} of ${tasks.length} ${what} failed:\n${failures.join('\n')}`);
 }
