@@ -1,48 +1,53 @@
 /**
  * Index benchmark: exact top-10 cosine search latency of the EmbeddingIndex (libtorch matmul +
- * topk through the addon, plus SQLite metadata for the hits) against brute-force NumPy (matmul +
- * argpartition, bench/index/peer.py) on the same vectors and queries, in the same run.
+ * topk through the addon, plus SQLite metadata for the hits) against brute force in Python on the
+ * same vectors and queries, in the same run (bench/index/peer.py): NumPy (matmul + argpartition)
+ * and PyTorch (matmul + topk: the same libtorch kernels, what a PyTorch user writes).
  *
  * For each size (default 100k and 1M rows of width 256, random unit vectors from a seeded
  * generator): build a real index folder (vectors.f32 + meta.sqlite) with add() in blocks of 10k,
- * time the first search (it loads the store), then 50 single queries and N batches of 32. NumPy
+ * time the first search (it loads the store), then 50 single queries and N batches of 32. The peer
  * reads the index's own vectors.f32 (32-byte header). Each query is timed on both sides back to
  * back, alternating which goes first, so a busy machine slows both alike.
+ * Agreement: for every single query, the top-10 rows of ours and of each peer are compared as sets;
+ * below TOP10_BOUND of the hits in common (over all queries) fails the bench, and so do unequal
+ * libtorch releases of the addon and the peer's torch. RETALIGN_BENCH_FORCE=top10 (the peer searches
+ * with negated queries) or =version shows each failure.
  * `--direct` skips the index for sizes >= 1M: the store tensor is built in memory and searched
  * with cosineTopk (no SQLite, no metadata lookups).
  *
  * Memory: at 1M x 256 the store is 1 GB; two copies exist (the index's tensor and NumPy's array);
  * vectors pass through JS only in 10k-row blocks.
- * Last line: `index-top10-ms-1m <median ms, one query, 1M rows>`; the line before it gives the
- * ratio to NumPy.
+ * Last line: `index-top10-ms-1m <median ms, one query, 1M rows>`; the lines before it give the
+ * ratios to NumPy and to PyTorch and the versions.
  *
- * usage: node --import tsx bench/index/run.ts [--sizes 100000,1000000] [--batches 10] [--direct]
+ * usage: node --import tsx bench/index/run.ts [--sizes 100000,1000000] [--singles 50] [--batches 10] [--direct]
  *   expected: ~1.5-2 minutes on 2 cores, half of it building the 1M index
+ *   quick check: npm run bench:index -- --sizes 20000 --singles 10 --batches 2
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Tensor, getNumThreads, keep, manualSeed, setNumThreads, tidy, torchVersion } from '../../src/tensor/index.js';
 import { EmbeddingIndex, cosineTopk, type NewItem } from '../../src/index/index.js';
+import { PythonPeer, forced, intFlag, peerScript, torchVersionLine } from '../common/peer.js';
+
+const BENCH = 'bench/index';
+/** Share of top-10 hits (over all single queries) that ours and each peer must have in common. */
+const TOP10_BOUND = 0.99;
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : dflt;
 }
 const sizes = arg('sizes', '100000,1000000').split(',').map(Number);
-const dim = 256, K = 10, nSingle = 50, batch = 32, BLOCK = 10_000;
-const nBatches = Number(arg('batches', '10'));
+const dim = 256, K = 10, batch = 32, BLOCK = 10_000;
+const nSingle = intFlag(BENCH, 'singles', 50);
+const nBatches = intFlag(BENCH, 'batches', 10);
 const direct = process.argv.includes('--direct');
 const threads = Math.max(1, cpus().length);
 const python = process.env.PYTHON ?? '/usr/bin/python3';
-const here = dirname(fileURLToPath(import.meta.url));
-// From source (tsx) peer.py sits beside this file; compiled, this file runs from dist/bench/index.
-const peerFound = [join(here, 'peer.py'), join(here, '..', '..', '..', 'bench', 'index', 'peer.py')].find((p) => existsSync(p));
-if (peerFound === undefined) throw new Error(`bench/index: peer.py not found beside ${here} or in bench/index`);
-const peerPy: string = peerFound;
+const peerPy = peerScript(BENCH, import.meta.url, 'index', 'peer.py');
 setNumThreads(threads);
 manualSeed(0);
 
@@ -60,34 +65,25 @@ function timed<T>(fn: () => T): [T, number] {
   return [r, (performance.now() - t0) / 1e3];
 }
 
-/** The NumPy peer as a line-oriented subprocess: ask('s 3') -> parsed JSON reply. */
-async function startPeer(args: string[]): Promise<{ ask: (cmd: string) => Promise<{ t: number; rows?: number[] }>; stop: () => Promise<void> }> {
-  const child = spawn(python, [peerPy, ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) },
-  });
-  let stderr = '';
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async (): Promise<string> => {
-    const r = await lines.next();
-    if (r.done) throw new Error(`bench/index: numpy peer exited (${python} ${peerPy}):\n${stderr}`);
-    return r.value as string;
-  };
-  await next(); // {"ready": true}
-  return {
-    ask: async (cmd) => {
-      child.stdin.write(`${cmd}\n`);
-      return JSON.parse(await next()) as { t: number; rows?: number[] };
-    },
-    stop: async () => {
-      child.stdin.end('q\n');
-      await new Promise((res) => child.once('close', res));
-    },
-  };
+interface PeerTimes { t: number; rows?: number[] }
+type PeerReply = { numpy: PeerTimes; torch: PeerTimes };
+
+/** The Python peer (NumPy and torch brute force over the same file). */
+async function startPeer(args: string[]): Promise<PythonPeer> {
+  return PythonPeer.start(BENCH, python, [peerPy, ...args, String(threads), ...(forced('top10') ? ['--negate'] : [])],
+    { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) });
 }
 
-interface Result { n: number; path: string; build: string; single: number[]; batch: number[]; pySingle: number[]; pyBatch: number[]; agree: number }
+/** Hits two top-k lists have in common (as sets). */
+const common = (a: number[], b: number[]): number => { const s = new Set(a); return b.filter((x) => s.has(x)).length; };
+
+interface Agreement { common: number; exact: number }
+interface Result {
+  n: number; path: string; build: string; single: number[]; batch: number[];
+  npSingle: number[]; npBatch: number[]; tSingle: number[]; tBatch: number[];
+  numpy: Agreement; torch: Agreement;
+}
+let peerTorch = '';
 const results: Result[] = [];
 const tmp = mkdtempSync(join(tmpdir(), 'retalign-bench-index-'));
 try {
@@ -143,25 +139,40 @@ try {
     }
 
     const peer = await startPeer([vecPath, String(offset), String(n), String(dim), qPath, String(nSingle), String(batch), String(K)]);
+    if (peerTorch === '') peerTorch = torchVersionLine(BENCH, torchVersion(), String(peer.ready['torch']), `python (${python})`); // fails before timing
     searchOne(single(0));
-    searchMany(batchOf(0)); // warm-up (the peer warms up before 'ready')
-    const st: number[] = [], pt: number[] = [], bt: number[] = [], pbt: number[] = [];
-    let agree = 0;
+    searchMany(batchOf(0)); // warm-up (the peer warms up before its ready line)
+    const st: number[] = [], bt: number[] = [];
+    const np = { s: [] as number[], b: [] as number[], agree: { common: 0, exact: 0 } };
+    const th = { s: [] as number[], b: [] as number[], agree: { common: 0, exact: 0 } };
+    const note = (side: typeof np, ours: number[], r: PeerTimes): void => {
+      side.s.push(r.t);
+      const rows = r.rows ?? [];
+      side.agree.common += common(ours, rows);
+      if (JSON.stringify(ours) === JSON.stringify(rows)) side.agree.exact++;
+    };
     for (let i = 0; i < nSingle; i++) {
       const ours = (): number[] => { const [rows, t] = timed(() => searchOne(single(i))); st.push(t); return rows; };
-      const theirs = async (): Promise<number[]> => { const r = await peer.ask(`s ${i}`); pt.push(r.t); return r.rows ?? []; };
-      let a: number[], b: number[];
+      const theirs = async (): Promise<PeerReply> => (await peer.ask({ cmd: 's', i })) as unknown as PeerReply;
+      let a: number[], b: PeerReply;
       if (i % 2 === 0) { a = ours(); b = await theirs(); } else { b = await theirs(); a = ours(); }
-      if (JSON.stringify(a) === JSON.stringify(b)) agree++;
+      note(np, a, b.numpy);
+      note(th, a, b.torch);
     }
     for (let j = 0; j < nBatches; j++) {
-      if (j % 2 === 1) pbt.push((await peer.ask(`b ${j}`)).t);
+      const theirs = async (): Promise<void> => {
+        const r = (await peer.ask({ cmd: 'b', j })) as unknown as PeerReply;
+        np.b.push(r.numpy.t);
+        th.b.push(r.torch.t);
+      };
+      if (j % 2 === 1) await theirs();
       bt.push(timed(() => searchMany(batchOf(j)))[1]);
-      if (j % 2 === 0) pbt.push((await peer.ask(`b ${j}`)).t);
+      if (j % 2 === 0) await theirs();
     }
-    await peer.stop();
+    await peer.close();
     close();
-    results.push({ n, path: useIndex ? 'EmbeddingIndex' : 'cosineTopk (direct)', build, single: st, batch: bt, pySingle: pt, pyBatch: pbt, agree });
+    results.push({ n, path: useIndex ? 'EmbeddingIndex' : 'cosineTopk (direct)', build, single: st, batch: bt,
+      npSingle: np.s, npBatch: np.b, tSingle: th.s, tBatch: th.b, numpy: np.agree, torch: th.agree });
     rmSync(join(tmp, `ix-${n}`), { recursive: true, force: true });
     rmSync(join(tmp, `vectors-${n}.f32`), { force: true });
   }
@@ -169,27 +180,47 @@ try {
   rmSync(tmp, { recursive: true, force: true });
 }
 
-console.log(`index bench: width ${dim}, top-${K}, ${nSingle} single queries, ${nBatches} batches of ${batch}; threads=${getNumThreads()} ` +
-  `libtorch(addon)=${torchVersion()}; numpy peer ${python}, interleaved query by query`);
+console.log(`index bench: width ${dim}, top-${K}, ${nSingle} single queries, ${nBatches} batches of ${batch}; threads=${getNumThreads()}; ` +
+  `python peer ${python} (numpy brute force; torch matmul + topk), interleaved query by query`);
 const rows: string[][] = [];
+const pair = (xs: number[], digits: number): string => { const m = msStats(xs); return `${m.med.toFixed(digits)} / ${m.p99.toFixed(digits)}`; };
+const agreeCell = (a: Agreement): string => `${(a.common / (K * nSingle) * 100).toFixed(1)}% (${a.exact}/${nSingle} same order)`;
 for (const r of results) {
-  const s = msStats(r.single), b = msStats(r.batch), ps = msStats(r.pySingle), pb = msStats(r.pyBatch);
   const n = r.n.toLocaleString('en-US');
-  rows.push([n, r.path, 'single', `${s.med.toFixed(2)} / ${s.p99.toFixed(2)}`, `${ps.med.toFixed(2)} / ${ps.p99.toFixed(2)}`, (s.med / ps.med).toFixed(2), `${r.agree}/${nSingle}`]);
-  rows.push([n, r.path, `batch ${batch}`, `${b.med.toFixed(1)} / ${b.p99.toFixed(1)}`, `${pb.med.toFixed(1)} / ${pb.p99.toFixed(1)}`, (b.med / pb.med).toFixed(2), '-']);
+  const s = msStats(r.single).med, b = msStats(r.batch).med;
+  rows.push([n, r.path, 'single', pair(r.single, 2), pair(r.npSingle, 2), pair(r.tSingle, 2),
+    `${(s / msStats(r.npSingle).med).toFixed(2)} / ${(s / msStats(r.tSingle).med).toFixed(2)}`, `${agreeCell(r.numpy)}; ${agreeCell(r.torch)}`]);
+  rows.push([n, r.path, `batch ${batch}`, pair(r.batch, 1), pair(r.npBatch, 1), pair(r.tBatch, 1),
+    `${(b / msStats(r.npBatch).med).toFixed(2)} / ${(b / msStats(r.tBatch).med).toFixed(2)}`, '-']);
 }
-const head = ['rows', 'retalign path', 'queries', 'retalign ms (median / p99)', 'numpy ms (median / p99)', 'ratio', 'same top-10'];
+const head = ['rows', 'retalign path', 'queries', 'retalign ms (median / p99)', 'numpy ms (median / p99)', 'torch ms (median / p99)',
+  'ratio to numpy / torch', 'top-10 hits in common with numpy; torch'];
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
 const line = (cells: string[]): string => '| ' + cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ') + ' |';
 console.log(line(head));
 console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
 for (const r of rows) console.log(line(r));
 for (const r of results) console.log(`build ${r.n}: ${r.build}`);
+
+// Same answers: the top-10 sets must agree (float rounding may swap a near-tie at rank 10).
+const low: string[] = [];
+for (const r of results) {
+  for (const [peerName, a] of [['numpy', r.numpy], ['torch', r.torch]] as const) {
+    const share = a.common / (K * nSingle);
+    if (!(share >= TOP10_BOUND)) low.push(`${r.n} rows vs ${peerName}: ${a.common} of ${K * nSingle} hits in common (${(share * 100).toFixed(1)}%)`);
+  }
+}
+console.log(`top-10 agreement bound: ${TOP10_BOUND * 100}% of hits in common with each peer${forced('top10') ? ' (peer queries negated by RETALIGN_BENCH_FORCE=top10)' : ''}`);
+if (low.length > 0) {
+  throw new Error(`${BENCH}: FAIL top-10 agreement below ${TOP10_BOUND * 100}%: ${low.join('; ')}; the index does not return the exact cosine top-10`);
+}
+console.log(peerTorch);
 const big = results.find((r) => r.n === 1_000_000);
 if (big) {
   const s = msStats(big.single).med;
-  console.log(`index-top10-ratio-to-numpy-1m ${(s / msStats(big.pySingle).med).toFixed(3)}`);
+  console.log(`index-top10-ratio-to-numpy-1m ${(s / msStats(big.npSingle).med).toFixed(3)}`);
+  console.log(`index-top10-ratio-to-torch-1m ${(s / msStats(big.tSingle).med).toFixed(3)}`);
   console.log(`index-top10-ms-1m ${s.toFixed(2)}`);
 } else {
-  console.log('index-top10-ms-1m n/a (1000000 not in --sizes)');
+  console.log(`index-top10-ms-1m n/a (1000000 not in --sizes ${sizes.join(',')})`);
 }
