@@ -19,6 +19,8 @@ import bearerAuth from '@fastify/bearer-auth';
 import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
 import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import type { EmbeddingIndex } from '../index/index.js';
 import { assertBindable, isLoopbackHost } from './auth.js';
 import { CaseStore } from './cases.js';
@@ -26,7 +28,7 @@ import type { ServeContext, ServeLimits } from './context.js';
 import type { ServeEngine } from './engine.js';
 import { HttpError } from './errors.js';
 import { ServeMetrics } from './metrics.js';
-import type { RouteDoc } from './openapi.js';
+import { docHeader, docTransform, type RouteDoc } from './openapi.js';
 import { crossOriginRefusal, hostRefusal, parseAllowedHosts } from './origin.js';
 import { InferenceQueue } from './queue.js';
 import { registerGrade } from './routes/grade.js';
@@ -72,6 +74,8 @@ declare module 'fastify' {
     public?: boolean;
     /** What the route adds to its OpenAPI operation (openapi.ts). */
     openapi?: RouteDoc;
+    /** @fastify/helmet's options for this route (it reads them from here): the docs page's CSP. */
+    helmet?: Record<string, unknown>;
   }
 }
 
@@ -104,6 +108,14 @@ export interface RateLimitOptions {
   /** Requests per window (>= 1): how many a client may make at once. */
   burst: number;
 }
+
+/**
+ * The docs page's policy: ours, plus the one inline style swagger-ui's bundle applies, allowed by
+ * its hash (not 'unsafe-inline'); a swagger-ui that changes it fails the browser test's no-error check.
+ */
+const DOCS_CSP_DIRECTIVES: Readonly<Record<string, string[]>> = Object.freeze({
+  ...CSP_DIRECTIVES, 'style-src': ["'self'", "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='"],
+});
 
 export const DEFAULT_RATE_LIMIT: Readonly<RateLimitOptions> = Object.freeze({ perMinute: 120, burst: 30 });
 
@@ -178,6 +190,15 @@ export async function buildApp(o: ServeOptions): Promise<ServeApp> {
   app.addHook('onRoute', (r) => {
     routes.push(r);
   });
+  // The OpenAPI document, from the routes as they register (so before them), and its browsable page
+  // at /docs: public like the document itself (swagger-ui's routes are flagged in their own context).
+  await app.register(swagger, { openapi: docHeader(o.version ?? '0.0.0'), transform: docTransform(o.token !== null) });
+  await app.register(async (docs) => {
+    docs.addHook('onRoute', (r) => {
+      r.config = { ...r.config, public: true, helmet: { contentSecurityPolicy: { useDefaults: false, directives: DOCS_CSP_DIRECTIVES } } };
+    });
+    await docs.register(swaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null }, staticCSP: false });
+  });
 
   app.addHook('onRequest', async (req, reply) => {
     // Every route, public ones too: the server's port from the connection (unknown under inject).
@@ -247,7 +268,7 @@ export async function buildApp(o: ServeOptions): Promise<ServeApp> {
     reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]?.slice(0, 100)}`, statusCode: 404 }));
 
   registerWeb(app);
-  registerMeta(app, ctx, metrics, routes, o.version ?? '0.0.0');
+  registerMeta(app, ctx, metrics);
   registerGrade(app, ctx);
   registerSearch(app, ctx);
   o.extend?.(app);

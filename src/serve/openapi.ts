@@ -1,15 +1,14 @@
 /**
  * The API's JSON schemas, used twice: by fastify (request validation, response serialization) and
- * in the OpenAPI 3.1 document served at /openapi.json, which is generated from the routes as they
- * are registered (onRoute), so the document cannot drift from the server.
+ * in the OpenAPI 3.1 document that @fastify/swagger builds from the registered routes (served at
+ * /openapi.json, browsable at /docs), so the document cannot drift from the server.
  *
  * Multipart bodies are not validated by fastify (the upload reader checks them); their OpenAPI
- * description travels in the route's `config.openapi.requestBody`.
+ * description travels in the route's `config.openapi.requestBody`, joined in by docTransform.
  *
  * @example
- *   app.addHook('onRoute', (r) => routes.push(r));   // then: openApiDocument(routes, info)
+ *   await app.register(swagger, { openapi: docHeader('1.0.0'), transform: docTransform(true) });
  */
-import type { RouteOptions } from 'fastify';
 import { NUM_GRADES } from '../data/grades.js';
 
 type Schema = Record<string, unknown>;
@@ -224,49 +223,55 @@ const STD_ERRORS: Record<number, string> = {
   429: 'Rate limit: too many requests from this client (see Retry-After).',
 };
 
-/** The OpenAPI 3.1 document of the registered routes that carry `config.openapi`. */
-export function openApiDocument(routes: readonly RouteOptions[], info: { version: string; authRequired: boolean }): Schema {
-  const paths: Record<string, Record<string, Schema>> = {};
-  for (const r of routes) {
-    const doc = r.config?.openapi;
-    if (doc === undefined) continue;
-    const auth = r.config?.public !== true; // closed unless the route says it is public (app.ts)
-    const path = r.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
-    const schema = (r.schema ?? {}) as { body?: Schema; params?: Schema; response?: Record<number, Schema> };
-    const params = Object.entries(((schema.params?.['properties']) ?? {}) as Record<string, Schema>).map(([name, s]) => ({ name, in: 'path', required: true, schema: s }));
-    const query = (doc.query ?? []).map((q) => ({ name: q.name, in: 'query', required: false, description: q.description, schema: q.schema }));
-    const responses: Record<string, Schema> = {};
-    const ok = schema.response?.[200];
-    responses['200'] = doc.content200
-      ? { description: 'OK', content: doc.content200 }
-      : { description: 'OK', content: { 'application/json': { schema: ok ?? {} } } };
-    const errors = { ...doc.errors, ...(auth && info.authRequired ? { 401: STD_ERRORS[401] } : {}), ...(auth ? { 429: STD_ERRORS[429] } : {}) };
-    for (const [status, description] of Object.entries(errors)) {
-      responses[status] = { description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+/** What @fastify/swagger's `transform` receives of a route (the parts used here). */
+interface SwaggerRoute {
+  schema?: unknown;
+  url: string;
+  route: { config?: { public?: boolean; openapi?: RouteDoc } };
+}
+
+/**
+ * @fastify/swagger's per-route `transform`: the route's fastify schema (params, JSON body, 200
+ * response) plus what its `config.openapi` adds that fastify does not validate (summary, the
+ * multipart body, non-JSON 200s, hand-parsed query parameters, error statuses), and the bearer
+ * requirement of every route that is not public. Routes without `config.openapi` (the page and its
+ * files, the docs UI) are left out of the document.
+ */
+export function docTransform(authRequired: boolean): (r: SwaggerRoute) => { schema: Schema; url: string } {
+  return ({ schema, url, route }) => {
+    const doc = route.config?.openapi;
+    const own = (schema ?? {}) as { body?: Schema; params?: Schema; response?: Record<number, Schema> };
+    if (doc === undefined) return { schema: { ...own, hide: true }, url };
+    const auth = route.config?.public !== true; // closed unless public (app.ts)
+    const response: Record<string, Schema> = {
+      200: doc.content200 !== undefined ? { description: 'OK', content: doc.content200 } : { description: 'OK', ...(own.response?.[200] ?? {}) },
+    };
+    const errors = { ...doc.errors, ...(auth && authRequired ? { 401: STD_ERRORS[401] } : {}), ...(auth ? { 429: STD_ERRORS[429] } : {}) };
+    for (const [status, description] of Object.entries(errors)) response[status] = { ...ErrorSchema, description };
+    const out: Schema = { summary: doc.summary, response };
+    if (doc.description !== undefined) out['description'] = doc.description;
+    if (own.params !== undefined) out['params'] = own.params;
+    if (own.body !== undefined) out['body'] = own.body;
+    if (doc.requestBody !== undefined) out['body'] = { content: doc.requestBody['content'] };
+    if (doc.query !== undefined) {
+      out['querystring'] = { type: 'object', properties: Object.fromEntries(doc.query.map((q) => [q.name, { ...q.schema, description: q.description }])) };
     }
-    const methods = Array.isArray(r.method) ? r.method : [r.method];
-    for (const m of methods) {
-      if (m === 'HEAD') continue;
-      const op: Schema = { summary: doc.summary, responses };
-      if (doc.description) op['description'] = doc.description;
-      if (params.length + query.length > 0) op['parameters'] = [...params, ...query];
-      if (schema.body) op['requestBody'] = { required: true, content: { 'application/json': { schema: schema.body } } };
-      if (doc.requestBody) op['requestBody'] = doc.requestBody;
-      if (auth && info.authRequired) op['security'] = [{ bearer: [] }];
-      (paths[path] ??= {})[m.toLowerCase()] = op;
-    }
-  }
+    if (auth && authRequired) out['security'] = [{ bearer: [] }];
+    return { schema: out, url };
+  };
+}
+
+/** The document's top: OpenAPI 3.1, what the service is, the bearer scheme. */
+export function docHeader(version: string): Schema {
   return {
     openapi: '3.1.0',
     info: {
       title: 'retalign',
-      version: info.version,
+      version,
       description: 'Diabetic-retinopathy grading (ICDR and SDRG) and case retrieval from one embedding space of fundus photo, ' +
         'clinical note and patient record. Research software: not a medical device.',
     },
-    paths,
     components: {
-      schemas: { Error: ErrorSchema, Case: CaseSchema },
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'The token from the server\'s --token-file.' } },
     },
   };

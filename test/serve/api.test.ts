@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import { Writable } from 'node:stream';
 import sharp from 'sharp';
 import type { FastifyInstance } from 'fastify';
@@ -177,9 +178,15 @@ test('POST /v1/search/image: a photo finds itself first; GET /v1/cases/:id and i
   assert.equal((await app.inject({ method: 'GET', url: `/v1/cases/${fx.sampleId}/image?size=5` })).statusCode, 400);
 });
 
-test('GET /openapi.json describes exactly the API routes, with their schemas', async () => {
+test('GET /openapi.json (@fastify/swagger) is a valid OpenAPI 3.1 document of exactly the API routes, with their schemas; /docs shows it', async () => {
   const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as Json;
   assert.equal(doc.openapi, '3.1.0');
+  const valid = await new Validator().validate(structuredClone(doc));
+  assert.deepEqual([valid.valid, valid.errors], [true, undefined], 'a valid OpenAPI 3.1 document');
+  assert.deepEqual((await app.inject({ method: 'GET', url: '/docs/json' })).json(), doc); // the docs page shows the same document
+  const page = await app.inject({ method: 'GET', url: '/docs' });
+  assert.equal(page.statusCode, 200);
+  assert.match(page.body, /<div id="swagger-ui"><\/div>/);
   const ops = Object.entries(doc.paths as Json).flatMap(([p, m]) => Object.keys(m as Json).map((x) => `${x.toUpperCase()} ${p}`)).sort();
   assert.deepEqual(ops, [
     'GET /healthz', 'GET /metrics', 'GET /openapi.json', 'GET /v1/cases/{id}', 'GET /v1/cases/{id}/image', 'GET /v1/info',

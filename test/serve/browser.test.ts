@@ -87,6 +87,22 @@ test('search by text: an image grid; screenshot of the page', async () => {
   await page.screenshot({ path: join(out, 'web-page.png'), fullPage: true });
 });
 
+test('the API docs page (@fastify/swagger-ui) renders the operations under the same CSP, without errors', async () => {
+  const p = await context.newPage();
+  const errors: string[] = [];
+  p.on('pageerror', (e) => errors.push(e.message));
+  p.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  try {
+    await p.goto(`${server.url}/docs`);
+    await until(p, "document.querySelectorAll('.opblock').length >= 8");
+    const paths = await p.evaluate<string[]>("[...document.querySelectorAll('.opblock-summary-path')].map((e) => e.textContent.replace(/\\u200b/g, ''))");
+    for (const path of ['/v1/grade', '/v1/search/text', '/v1/cases/{id}']) assert.ok(paths.includes(path), `${path} in ${paths.join(', ')}`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await p.close();
+  }
+});
+
 test('with a token on the server, the page asks for it and then works', async () => {
   const token = 'browser-test-token-0123456789';
   const guarded = await startServer({ checkpoint: fx.checkpoint, index: fx.index, host: '127.0.0.1', port: 0, rateLimit: null, token });

@@ -86,8 +86,9 @@ test('a non-loopback server refuses to start without a token, and answers 401 wi
   assert.equal((await app.inject({ method: 'GET', url: '/' })).statusCode, 200);
 });
 
-/** The routes meant to be open: liveness, the page and its files, the API description. Nothing else. */
+/** The routes meant to be open: liveness, the page and its files, the API description and its docs page. Nothing else. */
 const PUBLIC = new Set(['GET /healthz', 'GET /', 'GET /web/app.js', 'GET /web/style.css', 'GET /openapi.json']);
+const isPublic = (key: string): boolean => PUBLIC.has(key) || /^GET \/docs(\/|$)/.test(key); // @fastify/swagger-ui's page, files and document
 
 test('closed by default: every registered route but the public ones answers 401 without the token, a new one too', async () => {
   const built = await buildApp({
@@ -104,8 +105,9 @@ test('closed by default: every registered route but the public ones answers 401 
       seen.push(`${method} ${r.url}`);
       const none = await built.app.inject({ method: method as 'GET', url });
       const wrong = await built.app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${TOKEN.slice(1)}x` } });
-      if (PUBLIC.has(key)) {
-        assert.equal(none.statusCode, 200, `${method} ${url} is public`);
+      if (isPublic(key)) {
+        assert.notEqual(none.statusCode, 401, `${method} ${url} is public`);
+        if (PUBLIC.has(key) || url === '/docs/json') assert.equal(none.statusCode, 200, `${method} ${url}`);
       } else {
         assert.equal(none.statusCode, 401, `${method} ${url} without the token: ${none.statusCode}`);
         assert.equal(wrong.statusCode, 401, `${method} ${url} with a wrong token: ${wrong.statusCode}`);
@@ -114,7 +116,8 @@ test('closed by default: every registered route but the public ones answers 401 
     }
   }
   // The walk saw the API routes, their HEAD twins and the added one (not an empty table).
-  for (const k of ['POST /v1/grade', 'GET /v1/cases/:id/image', 'HEAD /v1/cases/:id', 'GET /metrics', 'GET /v1/added-later']) assert.ok(seen.includes(k), `${k} walked`);
+  for (const k of ['POST /v1/grade', 'GET /v1/cases/:id/image', 'HEAD /v1/cases/:id', 'GET /metrics', 'GET /v1/added-later', 'GET /docs/json']) assert.ok(seen.includes(k), `${k} walked`);
+  assert.equal((await built.app.inject({ method: 'GET', url: '/docs' })).statusCode, 200); // the docs page opens without the token
   const ok = await built.app.inject({ method: 'GET', url: '/v1/added-later', headers: { authorization: `Bearer ${TOKEN}` } });
   assert.equal(ok.statusCode, 200);
   // An unknown path is closed too: no 404 (nor its echo of the URL) before the token.
@@ -210,6 +213,12 @@ test('security headers on every response (page, API, errors, refusals); the page
     assert.equal(r.headers['x-frame-options'], 'DENY', what);
   }
   assert.deepEqual(responses.map(([, r]) => r.statusCode), [200, 200, 200, 200, 200, 401, 404, 400, 403, 421]);
+  // The docs page (swagger-ui): the same policy but for one inline style allowed by its hash.
+  const docs = String((await app.inject({ method: 'GET', url: '/docs' })).headers['content-security-policy']);
+  assert.match(docs, /(^|;) ?script-src 'self'(;|$)/);
+  assert.match(docs, /(^|;) ?frame-ancestors 'none'(;|$)/);
+  assert.match(docs, /(^|;) ?style-src 'self' 'sha256-[A-Za-z0-9+/=]+'(;|$)/);
+  assert.doesNotMatch(docs, /unsafe-/);
   // The page works under that policy only if it holds no inline script, handler or style.
   const html = responses[0][1].body;
   assert.deepEqual([...html.matchAll(/<script\b[^>]*>/g)].map((m) => m[0]).filter((t) => !/\ssrc="\/web\//.test(t)), [], 'every script is a file');

@@ -1,13 +1,13 @@
-/** GET /healthz, GET /v1/info, GET /metrics, GET /openapi.json. */
-import type { FastifyInstance, RouteOptions } from 'fastify';
+/** GET /healthz, GET /v1/info, GET /metrics, GET /openapi.json (the docs page is app.ts's, from @fastify/swagger-ui). */
+import type { FastifyInstance } from 'fastify';
 import { liveTensors } from '../../tensor/index.js';
 import type { ServeContext } from '../context.js';
 import { FIELD_DEFS } from '../fields.js';
 import type { ServeMetrics } from '../metrics.js';
 import { COLLAPSED_COSINE } from '../sidecar.js';
-import { HealthSchema, InfoSchema, openApiDocument, type RouteDoc } from '../openapi.js';
+import { HealthSchema, InfoSchema, type RouteDoc } from '../openapi.js';
 
-export function registerMeta(app: FastifyInstance, ctx: ServeContext, metrics: ServeMetrics, routes: readonly RouteOptions[], version: string): void {
+export function registerMeta(app: FastifyInstance, ctx: ServeContext, metrics: ServeMetrics): void {
   app.get('/healthz', {
     schema: { response: { 200: HealthSchema } },
     config: { public: true, openapi: { summary: 'Liveness: the server answers', errors: {} } satisfies RouteDoc },
@@ -49,9 +49,9 @@ export function registerMeta(app: FastifyInstance, ctx: ServeContext, metrics: S
     return reply.type(metrics.contentType).send(text);
   });
 
-  let doc: unknown = null;
+  // Built by @fastify/swagger (app.ts) from every route's schema and config.openapi.
   app.get('/openapi.json', {
     // Public: it describes the API (no data), and a client needs it to learn that a token is required.
     config: { public: true, openapi: { summary: 'This document', errors: {}, content200: { 'application/json': { schema: { type: 'object' } } } } satisfies RouteDoc },
-  }, async () => (doc ??= openApiDocument(routes, { version, authRequired: ctx.authRequired })));
+  }, async () => app.swagger());
 }
