@@ -2,8 +2,15 @@
  * Image type by magic bytes, never by file name or declared content type: a text file named
  * `x.jpg` is not a JPEG. The accepted types are those sharp decodes and fundus cameras write.
  *
+ * Which types are accepted stays a decision of ours (sniffImage: the four containers, by the same
+ * magic bytes as the dataset checks, so one rule holds for data, training and the server); the
+ * file-type package answers for hundreds of formats and would widen or shift that rule (TIFF-based
+ * camera raws, say). It is used for what it does better: naming what a refused file is.
+ *
  * @example sniffImage(Buffer.from([0xff, 0xd8, 0xff, 0xe0])) // 'jpeg'
  */
+import { fileTypeFromBuffer } from 'file-type';
+
 export type ImageType = 'jpeg' | 'png' | 'webp' | 'tiff';
 
 export const IMAGE_MIME: Readonly<Record<ImageType, string>> = {
@@ -25,12 +32,24 @@ export function sniffImage(b: Uint8Array): ImageType | null {
   return null;
 }
 
-/** A short description of what the bytes look like, for a 415 message. */
+/**
+ * What the bytes look like, without quoting any of them (a file may hold a secret): empty, text,
+ * or binary data. describeFile names known formats too.
+ * @example describeBytes(Buffer.from('name,age\n')) // 'text'
+ */
 export function describeBytes(b: Uint8Array): string {
   if (b.length === 0) return 'an empty file';
   const head = b.subarray(0, Math.min(b.length, 512));
   const printable = head.every((x) => x === 9 || x === 10 || x === 13 || (x >= 32 && x < 127) || x >= 128);
-  if (printable) return 'text';
-  const hex = Array.from(b.subarray(0, 4), (x) => x.toString(16).padStart(2, '0')).join(' ');
-  return `binary data starting with ${hex}`;
+  return printable ? 'text' : 'binary data of no format we know';
+}
+
+/**
+ * What the bytes are, for a 415 message, without quoting any of them: file-type's name for a known
+ * format, else describeBytes.
+ * @example await describeFile(pdfBytes) // 'a file of type PDF (application/pdf)'
+ */
+export async function describeFile(b: Uint8Array): Promise<string> {
+  const known = b.length === 0 ? undefined : await fileTypeFromBuffer(b).catch(() => undefined);
+  return known === undefined ? describeBytes(b) : `a file of type ${known.ext.toUpperCase()} (${known.mime})`;
 }

@@ -10,7 +10,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { HttpError, badRequest } from './errors.js';
-import { describeBytes, sniffImage, type ImageType } from './sniff.js';
+import { describeFile, sniffImage, type ImageType } from './sniff.js';
 
 export const MAX_FIELD_BYTES = 8192;
 export const MAX_FIELDS = 40;
@@ -79,7 +79,7 @@ export async function readUpload(req: FastifyRequest, o: { maxUploadBytes: numbe
   }
   const imageType = sniffImage(image);
   if (imageType === null) {
-    throw new HttpError(415, 'unsupported_media_type', `image: the uploaded bytes are ${describeBytes(image)}, not a JPEG, PNG, WebP or TIFF image (the type is read from the file's content, not its name)`);
+    throw new HttpError(415, 'unsupported_media_type', `image: the uploaded bytes are ${await describeFile(image)}, not a JPEG, PNG, WebP or TIFF image (the type is read from the file's content, not its name)`);
   }
   return { image, imageType, fields };
 }

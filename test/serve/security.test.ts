@@ -240,6 +240,11 @@ test('415: a text file named .jpg, a JSON body; 400: missing image, bad and unkn
   refusal(await post(app, [imagePart(Buffer.from('name,age\nAna,61\n'), 'eye.jpg', 'image/jpeg')]), 415, 'unsupported_media_type',
     /^image: the uploaded bytes are text, not a JPEG, PNG, WebP or TIFF image/);
   refusal(await app.inject({ method: 'POST', url: '/v1/grade', payload: { image: 'x' } }), 415, 'unsupported_media_type', /expected a multipart\/form-data body/);
+  refusal(await post(app, [imagePart(Buffer.from('%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\n'), 'eye.jpg', 'image/jpeg')]), 415, 'unsupported_media_type',
+    /^image: the uploaded bytes are a file of type PDF \(application\/pdf\), not a JPEG, PNG, WebP or TIFF image/);
+  const binary = await post(app, [imagePart(Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01, 0x00, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0]), 'eye.jpg', 'image/jpeg')]);
+  assert.equal(binary.statusCode, 415);
+  assert.doesNotMatch(binary.json().message, /\b(7f|de|ad|be|ef)\b/i, 'no bytes of the file in the message');
   refusal(await post(app, [{ name: 'note', value: 'x' }]), 400, 'bad_request', /^no image: send the fundus photo as a file in the form field named image$/);
   refusal(await post(app, [imagePart(photo), { name: 'age', value: 'sixty-one' }]), 400, 'bad_field',
     /^field age \(patient_age\): "sixty-one" is not valid; expected a number of years in \[0, 120\]$/);

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeField, fieldArgs, fieldDef, parseFields } from '../../src/serve/fields.js';
 import { HttpError } from '../../src/serve/errors.js';
-import { describeBytes, sniffImage } from '../../src/serve/sniff.js';
+import { describeBytes, describeFile, sniffImage } from '../../src/serve/sniff.js';
 import { InferenceQueue } from '../../src/serve/queue.js';
 import { ServeMetrics } from '../../src/serve/metrics.js';
 import { heatmapSide, rampColor, upsampleGrid } from '../../src/serve/heatmap.js';
@@ -42,7 +42,7 @@ test('fields: every refusal is a 400 naming the field, the value and what was ex
   assert.throws(() => fieldArgs(['age']), /--field "age": expected name=value/);
 });
 
-test('sniff: magic bytes decide, not names; text is described as text', () => {
+test('sniff: magic bytes decide, not names; a refused file is named by file-type, its bytes never quoted', async () => {
   assert.equal(sniffImage(Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0])), 'jpeg');
   assert.equal(sniffImage(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), 'png');
   assert.equal(sniffImage(Buffer.from('RIFF\0\0\0\0WEBPVP8 ')), 'webp');
@@ -50,8 +50,12 @@ test('sniff: magic bytes decide, not names; text is described as text', () => {
   assert.equal(sniffImage(Buffer.from('hello, I am a .jpg')), null);
   assert.equal(sniffImage(Buffer.from([0xff, 0xd8])), null);
   assert.equal(describeBytes(Buffer.from('patient notes\n')), 'text');
-  assert.equal(describeBytes(Buffer.alloc(0)), 'an empty file');
-  assert.equal(describeBytes(Buffer.from([0, 1, 2, 3, 4])), 'binary data starting with 00 01 02 03');
+  assert.equal(await describeFile(Buffer.from('patient notes\n')), 'text');
+  assert.equal(await describeFile(Buffer.alloc(0)), 'an empty file');
+  assert.equal(await describeFile(Buffer.from([0, 1, 2, 3, 4])), 'binary data of no format we know'); // no bytes quoted
+  assert.equal(await describeFile(Buffer.from('%PDF-1.7\n1 0 obj\n')), 'a file of type PDF (application/pdf)');
+  assert.equal(await describeFile(Buffer.from('GIF89a\x01\x00\x01\x00\x00\x00\x00;', 'latin1')), 'a file of type GIF (image/gif)');
+  assert.equal(sniffImage(Buffer.from('GIF89a', 'latin1')), null); // recognized, still refused
 });
 
 test('queue: at most `concurrency` jobs at once, FIFO, 503 past maxQueue, failures isolated', async () => {
