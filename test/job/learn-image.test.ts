@@ -2,7 +2,9 @@
 // record left out, grade losses only) on a tiny balanced twin, must grade ICDR on held-out patients
 // clearly above chance. Guards against any change that stops the image tower from learning
 // (an init, a stem, a loss wiring, a preprocessing bug). About 30 s on 2 cores.
-// The thresholds leave room below what training seeds 1, 2, 3 reach: validation kappa 0.70, 0.84, 0.79; accuracy 0.39-0.59.
+// One seed's last evaluation swings (seeds 1, 2, 3 at the last evaluation: kappa 0.46, 0.83, 0.83; seed 1 was
+// 0.73 at step 50): the check is on the best of the three evaluations (seed 1: 0.73) and the final
+// accuracy (0.41-0.61). A tower that ignores the photo stays near kappa 0 and accuracy 0.2 throughout.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,7 +32,8 @@ test('image-only training on a tiny twin grades held-out patients well above cha
     const r = await trainImageOnly(cfg, { root: dir, evals: 3 });
     assert.ok(r.valSize >= 40, `validation exams: ${r.valSize}`);
     // Chance: kappa 0, accuracy 0.2 on the balanced twin. A tower that ignores the photo predicts one grade.
-    assert.ok(r.kappa > 0.45, `image-only ICDR kappa ${r.kappa.toFixed(3)} (curve ${JSON.stringify(r.curve)}): the photo did not teach the model`);
+    const best = Math.max(...r.curve.map((c) => c[2]));
+    assert.ok(best > 0.55, `image-only ICDR kappa, best of the evaluations ${best.toFixed(3)} (curve ${JSON.stringify(r.curve)}): the photo did not teach the model`);
     assert.ok(r.accuracy > 0.3, `image-only ICDR accuracy ${r.accuracy.toFixed(3)}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
