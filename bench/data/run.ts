@@ -46,7 +46,7 @@ const PYTHON = '/usr/bin/python3';
 /**
  * Bound on mean |ours - python| of the worst image, in normalized units (a 0..1 pixel divided by
  * std ~0.226, so 0.1 is about 5.8 grey levels of 255). Both sides decode at the same reduced scale
- * and resample with Lanczos; the generated images gave mean 0.048, worst 0.074 (2026-12, 16 images),
+ * and resample with Lanczos; the bench's 16 generated images gave mean 0.048, worst 0.074
  * from resampler and crop-box rounding. A mean 0.1 higher on the peer (RETALIGN_BENCH_FORCE=same-work)
  * gives 0.45.
  */
