@@ -21,6 +21,15 @@ Napi::Value LayerNorm(const Napi::CallbackInfo& info) {
                                             b ? *b : torch::Tensor(), num(info, 4, 1e-5)));
   GUARD_END
 }
+// groupNorm(x (N, C, ...), numGroups, weight?, bias?, eps)
+Napi::Value GroupNorm(const Napi::CallbackInfo& info) {
+  GUARD_BEGIN
+  auto w = optT(info[2]);
+  auto b = optT(info[3]);
+  return wrap(info.Env(), torch::group_norm(T(info[0]), integer(info, 1, 1), w ? *w : torch::Tensor(),
+                                            b ? *b : torch::Tensor(), num(info, 4, 1e-5)));
+  GUARD_END
+}
 Napi::Value Dropout(const Napi::CallbackInfo& info) {
   GUARD_BEGIN return wrap(info.Env(), torch::dropout(T(info[0]), num(info, 1, 0.5), flag(info, 2, true))); GUARD_END
 }
@@ -66,6 +75,7 @@ void RegisterNN(Napi::Env env, Napi::Object exports) {
   EXPORT("softmax", Softmax);
   EXPORT("logSoftmax", LogSoftmax);
   EXPORT("layerNorm", LayerNorm);
+  EXPORT("groupNorm", GroupNorm);
   EXPORT("dropout", Dropout);
   EXPORT("crossEntropy", CrossEntropy);
   EXPORT("mseLoss", MseLoss);

@@ -9,7 +9,7 @@ import type { Handle } from './native.js';
 import { Tensor, nativeFn, type Reduction } from './tensor.js';
 
 const f = {
-  linear: nativeFn('linear'), conv2d: nativeFn('conv2d'), layerNorm: nativeFn('layerNorm'), dropout: nativeFn('dropout'),
+  linear: nativeFn('linear'), conv2d: nativeFn('conv2d'), layerNorm: nativeFn('layerNorm'), groupNorm: nativeFn('groupNorm'), dropout: nativeFn('dropout'),
   embedding: nativeFn('embedding'), crossEntropy: nativeFn('crossEntropy'), mseLoss: nativeFn('mseLoss'),
   cat: nativeFn('cat'), stack: nativeFn('stack'), oneHot: nativeFn('oneHot'),
 };
@@ -29,6 +29,19 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null | undefine
 /** Layer normalization over the trailing `normalizedShape` dims. */
 export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
   return new Tensor(f.layerNorm(x.handle, [...normalizedShape], weight?.handle, bias?.handle, eps) as Handle);
+}
+
+/**
+ * Group normalization (Wu & He 2018): (N, C, ...) with C split into `numGroups` groups, each
+ * normalized over its channels and all spatial positions of one sample; per-channel weight and
+ * bias (C). No batch statistics: the same in training and inference, at any batch size.
+ */
+export function groupNorm(x: Tensor, numGroups: number, weight?: Tensor | null, bias?: Tensor | null, eps = 1e-5): Tensor {
+  const C = x.shape[1];
+  if (x.shape.length < 2 || C === undefined || !Number.isInteger(numGroups) || numGroups < 1 || C % numGroups !== 0) {
+    throw new Error(`groupNorm: input shape [${x.shape.join(', ')}] with ${numGroups} groups; expected (N, C, ...) with C a multiple of the groups`);
+  }
+  return new Tensor(f.groupNorm(x.handle, numGroups, weight?.handle, bias?.handle, eps) as Handle);
 }
 
 /** Inverted dropout; identity when `training` is false or p = 0. */

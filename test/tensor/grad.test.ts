@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Tensor, where, tidy, noGrad, isGradEnabled, gradcheck, manualSeed, linear, conv2d, layerNorm, embedding,
+  Tensor, where, tidy, noGrad, isGradEnabled, gradcheck, manualSeed, linear, conv2d, layerNorm, groupNorm, embedding,
   crossEntropy, mseLoss, cat, stack,
 } from '../../src/tensor/index.js';
 
@@ -54,6 +54,8 @@ check('max/min/topk (distinct values)', (a) =>
 check('softmax/logSoftmax', (a, w) => a.softmax(1).mul(w).sum().add(a.logSoftmax(1).mul(w).sum()), () => [D([2, 4]), D([2, 4])]);
 check('layerNorm', (x, w, b) => layerNorm(x, [4], w, b).mul(Tensor.arange(0, 12, 1, 'float64').reshape([3, 4])).sum(),
   () => [D([3, 4]), D([4]), D([4])]);
+check('groupNorm', (x, w, b) => groupNorm(x, 2, w, b).mul(Tensor.arange(0, 32, 1, 'float64').reshape([2, 4, 2, 2])).sum(),
+  () => [D([2, 4, 2, 2]), D([4]), D([4])]);
 check('crossEntropy weighted + smoothing', (z) =>
   crossEntropy(z, L([0, 2, 1]), { weight: Tensor.from([0.5, 2, 1.25], [3], 'float64'), labelSmoothing: 0.1 }), () => [D([3, 3])]);
 check('mseLoss', (a, b) => mseLoss(a, b), () => [D([5]), D([5])]);

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Tensor, where, tidy, linear, conv2d, layerNorm, dropout, embedding, crossEntropy, mseLoss, cat, stack, oneHot,
+  Tensor, where, tidy, linear, conv2d, layerNorm, groupNorm, dropout, embedding, crossEntropy, mseLoss, cat, stack, oneHot,
 } from '../../src/tensor/index.js';
 
 const close = (a: ArrayLike<number>, b: readonly number[], tol = 1e-5): void => {
@@ -177,6 +177,11 @@ test('softmax, logSoftmax, layerNorm, dropout', () => tidy(() => {
   // layerNorm of [1, 2, 3]: mean 2, var 2/3 -> [-1.2247, 0, 1.2247]
   close(layerNorm(T([1, 2, 3], [1, 3]), [3], null, null, 0).toFloat32(), [-1.2247449, 0, 1.2247449]);
   close(layerNorm(T([1, 2, 3], [1, 3]), [3], T([2, 2, 2]), T([1, 1, 1]), 0).toFloat32(), [-1.4494897, 1, 3.4494897]);
+  // groupNorm, 1 sample, 4 channels of 1 pixel, 2 groups: [1, 3 | 10, 14] -> each group (-1, 1), then
+  // weight (1, 2, 3, 4) and bias (0, 0, 0, 1) per channel.
+  close(groupNorm(T([1, 3, 10, 14], [1, 4, 1, 1]), 2, null, null, 0).toFloat32(), [-1, 1, -1, 1]);
+  close(groupNorm(T([1, 3, 10, 14], [1, 4, 1, 1]), 2, T([1, 2, 3, 4]), T([0, 0, 0, 1]), 0).toFloat32(), [-1, 2, -3, 5]);
+  assert.throws(() => groupNorm(T([1, 2, 3], [1, 3, 1, 1]), 2), /groupNorm: input shape \[1, 3, 1, 1\] with 2 groups/);
   close(dropout(T([1, 2]), 0.5, false).toFloat32(), [1, 2]);
   const d = dropout(Tensor.ones([10000]), 0.5, true).toFloat32();
   assert.ok(d.every((v) => v === 0 || v === 2), 'inverted dropout scales kept values by 1/(1-p)');
