@@ -34,7 +34,7 @@ export class VisionTransformer extends Module {
     this.posEmb = this.param('posEmb', normal([1, 1 + this.numPatches, D], 0.02), { decay: false }); // (1, 1+Np, D)
     // Registered under one name either way, so position embeddings, blocks and checkpoints line up.
     this.patchEmbed = this.child(c.stem === 'conv' ? 'stem' : 'patchEmbed',
-      c.stem === 'conv' ? new ConvStem(c.channels, c.patchSize, D) : new PatchEmbed(c.channels, c.patchSize, D));
+      c.stem === 'conv' ? new ConvStem(c.channels, c.patchSize, D, c.stemNorm) : new PatchEmbed(c.channels, c.patchSize, D));
     this.blocks = this.childList('blocks', Array.from({ length: c.layers }, () =>
       new PreNormBlock({ dim: D, heads: c.heads, mlpDim: c.mlpDim, eps: c.layerNormEps, dropout: c.dropout, attnDropout: c.attnDropout })));
     this.norm = this.child('norm', new LayerNorm(D, c.layerNormEps));

@@ -7,28 +7,42 @@
  * from scratch on a few hundred photos learns lesions in tens of steps instead of sitting on the
  * chance-loss plateau for hundreds.
  *
- * The norm is a LayerNorm over channels at each pixel (ConvNeXt's LayerNorm2d) rather than the
- * paper's BatchNorm: no running statistics, identical in training and inference, independent of
- * the batch. Convolutions are He-initialized (fan-in, ReLU gain), which is what lets the stem learn
+ * The norm is a GroupNorm (`image.stemNorm: 'group'`: up to 8 groups of channels, each normalized
+ * over its channels and the whole feature map) or a LayerNorm over the channels at each pixel
+ * (`'layer'`, ConvNeXt's LayerNorm2d), rather than the paper's BatchNorm: no running statistics,
+ * identical in training and inference, independent of the batch. GroupNorm keeps what a per-pixel
+ * norm divides away (how much brighter or redder one spot is than the rest of the map): in the
+ * PyTorch peer of the small tower trained on the photo alone (300 steps, seed 1, test kappa), a
+ * BatchNorm stem reached 0.862, GroupNorm 0.820 and the per-pixel LayerNorm 0.767. Convolutions are He-initialized (fan-in, ReLU gain), which is what lets the stem learn
  * fast; the N(0, 0.02) init of the transformer layers is far too small for a 27-input 3x3 conv.
  *
  * @example new ConvStem(3, 16, 192).forward(images) // (B, 3, 96, 96) -> (B, 36, 192), like PatchEmbed(3, 16, 192)
  */
-import { conv2d, layerNorm, tidy, type Tensor } from '../tensor/index.js';
+import { conv2d, groupNorm, layerNorm, tidy, type Tensor } from '../tensor/index.js';
 import { normal, ones, zeros } from './init.js';
 import { checkDim } from './linear.js';
 import { Module } from './module.js';
 
-/** One stride-2 3x3 conv (no bias: a norm follows) + channel LayerNorm + ReLU. */
+/** How each stem conv's output is normalized (no batch statistics either way). */
+export type StemNorm = 'layer' | 'group';
+
+/** Groups of a stem GroupNorm over C channels: the largest of 8, 4, 2, 1 that divides C. */
+export function stemGroups(C: number): number {
+  return [8, 4, 2, 1].find((g) => C % g === 0) as number;
+}
+
+/** One stride-2 3x3 conv (no bias: a norm follows) + channel LayerNorm or GroupNorm + ReLU. */
 class StemLayer extends Module {
   weight: Tensor;
   normWeight: Tensor;
   normBias: Tensor;
   readonly out: number;
+  readonly norm: StemNorm;
 
-  constructor(inCh: number, outCh: number) {
+  constructor(inCh: number, outCh: number, norm: StemNorm) {
     super();
     this.out = outCh;
+    this.norm = norm;
     this.weight = this.param('weight', normal([outCh, inCh, 3, 3], Math.sqrt(2 / (inCh * 9)))); // (Co, Ci, 3, 3), He init
     this.normWeight = this.param('normWeight', ones([outCh]), { decay: false }); // (Co)
     this.normBias = this.param('normBias', zeros([outCh]), { decay: false }); // (Co)
@@ -37,13 +51,14 @@ class StemLayer extends Module {
   /** (B, Ci, H, W) -> (B, Co, H/2, W/2). */
   forward(x: Tensor): Tensor {
     return tidy(() => {
-      const y = conv2d(x, this.weight, null, 2, 1).permute([0, 2, 3, 1]); // (B, H/2, W/2, Co)
-      return layerNorm(y, [this.out], this.normWeight, this.normBias, 1e-6).relu().permute([0, 3, 1, 2]); // (B, Co, H/2, W/2)
+      const y = conv2d(x, this.weight, null, 2, 1); // (B, Co, H/2, W/2)
+      if (this.norm === 'group') return groupNorm(y, stemGroups(this.out), this.normWeight, this.normBias, 1e-6).relu(); // (B, Co, H/2, W/2)
+      const t = y.permute([0, 2, 3, 1]); // (B, H/2, W/2, Co)
+      return layerNorm(t, [this.out], this.normWeight, this.normBias, 1e-6).relu().permute([0, 3, 1, 2]); // (B, Co, H/2, W/2)
     });
   }
 }
 
-/** The stem's channel widths: doubling up to `dim`, e.g. P = 16, dim = 192 -> [24, 48, 96, 192]. */
 export function stemChannels(patch: number, dim: number): number[] {
   const k = Math.round(Math.log2(patch));
   return Array.from({ length: k }, (_, i) => Math.max(16, Math.floor(dim / 2 ** (k - 1 - i))));
@@ -57,7 +72,7 @@ export class ConvStem extends Module {
   readonly patch: number;
   readonly dim: number;
 
-  constructor(channels: number, patch: number, dim: number) {
+  constructor(channels: number, patch: number, dim: number, norm: StemNorm = 'layer') {
     super();
     checkDim('ConvStem channels', channels);
     checkDim('ConvStem dim', dim);
@@ -69,7 +84,7 @@ export class ConvStem extends Module {
     this.dim = dim;
     const widths = stemChannels(patch, dim);
     const ins = [channels, ...widths.slice(0, -1)];
-    this.layers = this.childList('layers', widths.map((w, i) => new StemLayer(ins[i] as number, w)));
+    this.layers = this.childList('layers', widths.map((w, i) => new StemLayer(ins[i] as number, w, norm)));
     const last = widths[widths.length - 1] as number;
     this.proj = this.param('proj', normal([dim, last, 1, 1], last ** -0.5)); // (D, C, 1, 1)
     this.projBias = this.param('projBias', zeros([dim])); // (D)
