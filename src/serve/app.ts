@@ -4,7 +4,7 @@
  * Order of checks per request: the Host header on a loopback server (DNS rebinding: 421) and the
  * Origin of a state-changing request (cross-site forgery: 403), see origin.ts -> rate limit (per client address, so token guessing is throttled
  * too) -> bearer token (when the server has one) -> the route (upload limits, sniffing, field
- * validation) -> the inference queue. Closed by default: every route, including one added later
+ * validation) -> the inference queue (dynamic batching: requests that arrive together share one forward pass). Closed by default: every route, including one added later
  * (or through `extend`), needs the token unless it declares `config: { public: true }` (the
  * liveness probe, the page and its files, the OpenAPI document). Logs hold only method, route pattern, status and latency:
  * never notes, patient fields, ids, file names or error messages of client errors.
@@ -52,9 +52,16 @@ export interface ServeOptions {
   maxUploadBytes?: number;
   /** Decoded-pixel limit (default 40 MP; never above the model's own limit). */
   maxPixels?: number;
-  /** Model jobs running at once (default 1) and waiting (default 64). */
+  /** Model jobs running at once (default 1) and requests waiting (default 64). */
   concurrency?: number;
   maxQueue?: number;
+  /**
+   * Dynamic batching (queue.ts): up to `maxBatch` requests of a kind (grade, image search, text
+   * search) that arrive within `batchWindowMs` of the first run as one forward pass (defaults
+   * DEFAULT_BATCHING); maxBatch 1 = every request alone, as an unbatched server.
+   */
+  maxBatch?: number;
+  batchWindowMs?: number;
   /** Per-client limit (default 120/min, burst 30); null = off (benchmarks). */
   rateLimit?: RateLimitOptions | null;
   /** Indexed exams, shown by /v1/info (serve.json counts.images). */
@@ -118,6 +125,8 @@ const DOCS_CSP_DIRECTIVES: Readonly<Record<string, string[]>> = Object.freeze({
 });
 
 export const DEFAULT_RATE_LIMIT: Readonly<RateLimitOptions> = Object.freeze({ perMinute: 120, burst: 30 });
+/** Dynamic batching defaults: at most 8 requests per forward pass, the first waiting at most 5 ms for the others. */
+export const DEFAULT_BATCHING: Readonly<{ maxBatch: number; batchWindowMs: number }> = Object.freeze({ maxBatch: 8, batchWindowMs: 5 });
 
 function positiveInt(v: number, name: string): number {
   if (!Number.isInteger(v) || v < 1) throw new Error(`serve: ${name} is ${v}; expected a positive integer`);
@@ -138,12 +147,16 @@ export async function buildApp(o: ServeOptions): Promise<ServeApp> {
     maxPixels: Math.min(positiveInt(o.maxPixels ?? DEFAULT_LIMITS.maxPixels, 'maxPixels'), o.engine.served.pre.image.maxInputPixels),
     maxNoteChars: DEFAULT_LIMITS.maxNoteChars,
   };
-  const queue = new InferenceQueue({ concurrency: o.concurrency ?? 1, maxQueue: o.maxQueue ?? 64 });
+  const metrics = new ServeMetrics();
+  const queue = new InferenceQueue({
+    concurrency: o.concurrency ?? 1, maxQueue: o.maxQueue ?? 64,
+    maxBatch: positiveInt(o.maxBatch ?? DEFAULT_BATCHING.maxBatch, 'maxBatch'), batchWindowMs: o.batchWindowMs ?? DEFAULT_BATCHING.batchWindowMs,
+    onBatch: (lane, size) => metrics.observeBatch(lane, size),
+  });
   const rl = o.rateLimit === null ? null : o.rateLimit ?? DEFAULT_RATE_LIMIT;
   if (rl !== null && (!(rl.perMinute > 0) || !Number.isFinite(rl.perMinute) || !Number.isInteger(rl.burst) || rl.burst < 1)) {
     throw new Error(`serve: rate limit ${JSON.stringify(rl)}; expected perMinute > 0 and an integer burst >= 1`);
   }
-  const metrics = new ServeMetrics();
   const ctx: ServeContext = {
     engine: o.engine, index: o.index, cases: o.index === null ? null : new CaseStore(o.index, o.dataRoot),
     queue, limits, authRequired: o.token !== null, caseCount: o.caseCount ?? null, embeddingSpread: o.embeddingSpread ?? null,

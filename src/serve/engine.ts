@@ -1,7 +1,16 @@
 /**
- * ServeEngine: a trained model plus the preprocessing it was trained with, answering one request
- * at a time: grade an image (with an optional note and patient fields), embed a text query, embed
- * an image. Shared by the HTTP server and the `grade`/`search` commands.
+ * ServeEngine: a trained model plus the preprocessing it was trained with: grade images (with an
+ * optional note and patient fields), embed text queries, embed images. Each call takes a batch of
+ * requests and runs ONE forward pass for all of them (the server's InferenceQueue collects the
+ * requests that arrive together); the single-request methods are batches of one. Shared by the HTTP
+ * server and the `grade`/`search` commands.
+ *
+ * A row's answer does not depend on the other rows of its batch: the model runs in inference mode
+ * (eval: no dropout, whatever the model's train flag was), its norms are per sample (LayerNorm,
+ * GroupNorm; no BatchNorm) and attention is per sample; a request without a note (or without patient
+ * fields) in a batch where others have one is marked absent in `present`, so the fusion leaves that
+ * modality out exactly as for a request graded alone (checked against one-by-one answers in
+ * test/serve/batching.test.ts, within 1e-5).
  *
  * Every tensor lives inside one noGrad + tidy scope per call, and the batch is disposed in a
  * finally: the live-tensor count is the same before and after each call (checked in the tests).
@@ -12,6 +21,7 @@
  *   const img = await engine.prepareImage(bytes, 'upload.jpg');
  *   const g = engine.grade({ image: img, note: 'dot haemorrhages', fields: { patient_age: 61 } }, { attention: true });
  *   g.icdr.probabilities // 5 calibrated probabilities; g.referable.flag
+ *   const [a, b] = engine.gradeBatch([{ image: img }, { image: img2, note: 'laser scars' }], { attention: [true, false] });
  */
 import { Tensor, noGrad, tidy } from '../tensor/index.js';
 import type { RetalignModel } from '../models/index.js';
@@ -222,28 +232,65 @@ export class ServeEngine {
    * `attention` adds the attention rollout (a second pass through the image tower).
    */
   grade(input: GradeInput, o: { attention: boolean }): GradeOutput {
+    return this.gradeBatch([input], { attention: [o.attention] })[0] as GradeOutput;
+  }
+
+  /**
+   * Grades a batch of images in one forward pass: one GradeOutput per input, in order, each the
+   * answer `grade` gives that input alone. `attention[i]` (or one flag for all) adds row i's
+   * attention rollout; the rollout pass runs on the rows that ask for it only.
+   */
+  gradeBatch(inputs: readonly GradeInput[], o: { attention: boolean | readonly boolean[] }): GradeOutput[] {
     if (!this.hasGradeHeads) throw new Error(`the model ${this.served.name} has no grade heads (a CLIP baseline): it can search but not grade`);
+    const B = inputs.length;
+    if (B === 0) return [];
+    const wantAtt = typeof o.attention === 'boolean' ? inputs.map(() => o.attention as boolean) : o.attention;
+    if (wantAtt.length !== B) throw new Error(`ServeEngine.gradeBatch: ${wantAtt.length} attention flags for ${B} inputs`);
     const S = this.imageSize;
-    const note = input.note !== undefined && input.note.trim() !== '' ? input.note : undefined;
-    const fields = input.fields !== undefined && Object.keys(input.fields).length > 0 ? input.fields : undefined;
-    const t = note === undefined ? null : this.tokens(note);
-    const tab = fields === undefined ? null : this.tabular(fields);
-    const item: PreparedItem = {
-      imageId: 'request', patientId: 'request', image: input.image.chw, tokenIds: t?.ids ?? null, attention: t?.mask ?? null,
-      tabular: tab, icdr: UNKNOWN_GRADE, sdrg: UNKNOWN_GRADE, noteGroup: 0,
-    };
+    const notes = inputs.map((x) => (x.note !== undefined && x.note.trim() !== '' ? x.note : undefined));
+    const fields = inputs.map((x) => (x.fields !== undefined && Object.keys(x.fields).length > 0 ? x.fields : undefined));
+    // A modality is fed to the towers when some row has it; rows without it get a placeholder (an
+    // empty note, a zero record) that `present` marks absent, so the fusion ignores it.
+    const anyNote = notes.some((n) => n !== undefined);
+    const anyFields = fields.some((f) => f !== undefined);
+    const noNote = anyNote ? this.tokens('') : null;
+    const noFields = anyFields ? new Float32Array(this.featurizer?.dim ?? 0) : null;
+    const items: PreparedItem[] = inputs.map((x, i) => {
+      const note = notes[i];
+      const f = fields[i];
+      const t = note === undefined ? noNote : this.tokens(note);
+      if (x.image.chw.length !== 3 * S * S) throw new Error(`ServeEngine.gradeBatch: image ${i} has ${x.image.chw.length} values, expected 3x${S}x${S}`);
+      return {
+        imageId: 'request', patientId: 'request', image: x.image.chw, tokenIds: t?.ids ?? null, attention: t?.mask ?? null,
+        tabular: f === undefined ? noFields : this.tabular(f), icdr: UNKNOWN_GRADE, sdrg: UNKNOWN_GRADE, noteGroup: 0,
+      };
+    });
+    const present = new Uint8Array(B * 3); // (B, 3): image, text, tabular per row
+    for (let i = 0; i < B; i++) {
+      present[i * 3] = 1;
+      present[i * 3 + 1] = notes[i] === undefined ? 0 : 1;
+      present[i * 3 + 2] = fields[i] === undefined ? 0 : 1;
+    }
     const model = this.served.model;
-    const batch = collate([item], { imageSize: S, maxTokens: this.served.pre.maxTokens, tabularDim: this.featurizer?.dim ?? 0 });
+    const collated = collate(items, { imageSize: S, maxTokens: this.served.pre.maxTokens, tabularDim: this.featurizer?.dim ?? 0 });
+    collated.present.dispose();
+    const batch = { ...collated, present: Tensor.from(present, [B, 3], 'bool') };
+    const attRows = wantAtt.flatMap((w, i) => (w ? [i] : []));
     let raw: { icdr: Float32Array; sdrg: Float32Array; emb: Float32Array; att: Float32Array | null };
     try {
       raw = noGrad(() => tidy(() => {
         const out = model.forward(batch, { training: false, maeMaskRatio: 0, mlmProb: 0 });
         if (out.icdrLogits === null || out.sdrgLogits === null || out.imageEmb === null) throw new Error('ServeEngine.grade: the model returned no grade logits');
+        let att: Float32Array | null = null;
+        if (attRows.length > 0 && batch.images !== null) {
+          const imgs = attRows.length === B ? batch.images : batch.images.indexSelect(0, Tensor.from(BigInt64Array.from(attRows, (i) => BigInt(i)), [attRows.length])); // (A, 3, S, S)
+          att = model.imageAttention(imgs).toFloat32(); // (A, Np)
+        }
         return {
-          icdr: out.icdrLogits.toFloat32(), // (1, 5)
-          sdrg: out.sdrgLogits.toFloat32(), // (1, 5)
-          emb: out.imageEmb.toFloat32(), // (1, E)
-          att: o.attention && batch.images !== null ? model.imageAttention(batch.images).toFloat32() : null, // (1, Np)
+          icdr: out.icdrLogits.toFloat32(), // (B, 5)
+          sdrg: out.sdrgLogits.toFloat32(), // (B, 5)
+          emb: out.imageEmb.toFloat32(), // (B, E)
+          att,
         };
       }));
     } finally {
@@ -255,17 +302,23 @@ export class ServeEngine {
       for (let k = 1; k < NUM_GRADES; k++) if ((p[k] as number) > (p[grade] as number)) grade = k;
       return { probabilities: p, grade, confidence: p[grade] as number };
     };
-    const icdr = scale(raw.icdr, this.temperatures.icdr);
-    const sdrg = scale(raw.sdrg, this.temperatures.sdrg);
-    const pRef = referableProbability(icdr.probabilities, NUM_GRADES)[0] as number; // P(ICDR >= 2)
-    return {
-      icdr, sdrg,
-      referable: { probability: pRef, flag: pRef >= 0.5 },
-      temperatures: { ...this.temperatures },
-      imageEmb: raw.emb,
-      attention: raw.att === null ? null : { rows: this.gridSide, cols: this.gridSide, weights: raw.att },
-      used: { image: true, note: note !== undefined, fields: fields === undefined ? [] : Object.keys(fields) },
-    };
+    const E = raw.emb.length / B;
+    const Np = this.gridSide * this.gridSide;
+    return inputs.map((_, i) => {
+      const icdr = scale(raw.icdr.subarray(i * NUM_GRADES, (i + 1) * NUM_GRADES), this.temperatures.icdr);
+      const sdrg = scale(raw.sdrg.subarray(i * NUM_GRADES, (i + 1) * NUM_GRADES), this.temperatures.sdrg);
+      const pRef = referableProbability(icdr.probabilities, NUM_GRADES)[0] as number; // P(ICDR >= 2)
+      const a = attRows.indexOf(i);
+      const f = fields[i];
+      return {
+        icdr, sdrg,
+        referable: { probability: pRef, flag: pRef >= 0.5 },
+        temperatures: { ...this.temperatures },
+        imageEmb: raw.emb.slice(i * E, (i + 1) * E),
+        attention: a < 0 || raw.att === null ? null : { rows: this.gridSide, cols: this.gridSide, weights: raw.att.slice(a * Np, (a + 1) * Np) },
+        used: { image: true, note: notes[i] !== undefined, fields: f === undefined ? [] : Object.keys(f) },
+      };
+    });
   }
 
   /**
@@ -273,19 +326,52 @@ export class ServeEngine {
    * @example engine.embedText('proliferative retinopathy with new vessels')
    */
   embedText(text: string): Float32Array {
-    const { ids, mask } = this.tokens(text);
-    const L = ids.length;
-    return noGrad(() => tidy(() => {
-      const idT = Tensor.from(BigInt64Array.from(ids, (x) => BigInt(x)), [1, L]); // (1, L)
-      const maskT = Tensor.from(BigInt64Array.from(mask, (x) => BigInt(x)), [1, L]); // (1, L)
-      return this.served.model.encodeText(idT, maskT).toFloat32(); // (E)
-    }));
+    return this.embedTexts([text])[0] as Float32Array;
+  }
+
+  /** Retrieval embeddings of text queries in one pass: one (E) unit vector per text, in order. */
+  embedTexts(texts: readonly string[]): Float32Array[] {
+    const B = texts.length;
+    if (B === 0) return [];
+    const L = this.served.pre.maxTokens; // every text is padded to it ('max')
+    const ids = new BigInt64Array(B * L);
+    const mask = new BigInt64Array(B * L);
+    texts.forEach((text, i) => {
+      const t = this.tokens(text);
+      if (t.ids.length !== L) throw new Error(`ServeEngine.embedTexts: text ${i} has ${t.ids.length} tokens, expected ${L}`);
+      for (let j = 0; j < L; j++) {
+        ids[i * L + j] = BigInt(t.ids[j] as number);
+        mask[i * L + j] = BigInt(t.mask[j] as number);
+      }
+    });
+    const flat = noGrad(() => tidy(() =>
+      this.served.model.encodeText(Tensor.from(ids, [B, L]), Tensor.from(mask, [B, L])).toFloat32())); // (B, E)
+    return rows(flat, B);
   }
 
   /** Retrieval embedding of an image: (E) unit vector. */
   embedImage(image: PreparedImage): Float32Array {
-    const S = this.imageSize;
-    if (image.chw.length !== 3 * S * S) throw new Error(`ServeEngine.embedImage: image has ${image.chw.length} values, expected 3x${S}x${S}`);
-    return noGrad(() => tidy(() => this.served.model.encodeImage(Tensor.from(image.chw, [1, 3, S, S])).toFloat32())); // (E)
+    return this.embedImages([image])[0] as Float32Array;
   }
+
+  /** Retrieval embeddings of images in one pass: one (E) unit vector per image, in order. */
+  embedImages(images: readonly PreparedImage[]): Float32Array[] {
+    const B = images.length;
+    if (B === 0) return [];
+    const S = this.imageSize;
+    const per = 3 * S * S;
+    const buf = new Float32Array(B * per);
+    images.forEach((image, i) => {
+      if (image.chw.length !== per) throw new Error(`ServeEngine.embedImage: image ${i} has ${image.chw.length} values, expected 3x${S}x${S}`);
+      buf.set(image.chw, i * per);
+    });
+    const flat = noGrad(() => tidy(() => this.served.model.encodeImage(Tensor.from(buf, [B, 3, S, S])).toFloat32())); // (B, E)
+    return rows(flat, B);
+  }
+}
+
+/** (B * E) row-major -> B rows of E, each its own buffer. */
+function rows(flat: Float32Array, B: number): Float32Array[] {
+  const E = flat.length / B;
+  return Array.from({ length: B }, (_, i) => flat.slice(i * E, (i + 1) * E));
 }

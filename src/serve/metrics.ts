@@ -1,17 +1,21 @@
 /**
  * Prometheus metrics (prom-client, one registry per app): requests by method, route pattern and
- * status; a latency histogram per route; the inference queue; live tensors; and prom-client's
+ * status; a latency histogram per route; the inference queue and the sizes of its batches (requests
+ * answered by one forward pass, per lane: grade, search_image, search_text); live tensors; and prom-client's
  * default process and Node.js metrics (resident memory, CPU, heap, event-loop lag).
  * Routes are patterns ('/v1/cases/:id'), never raw URLs, so ids never reach the metrics.
  *
  * @example
  *   m.observe('POST', '/v1/grade', 200, 0.042);
+ *   m.observeBatch('grade', 8);
  *   await m.render({ queueDepth: 0, running: 0, rejected: 0, dropped: 0, liveTensors: 12 }) // text/plain; version=0.0.4
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Histogram upper bounds in seconds. */
 export const LATENCY_BUCKETS_S: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Batch-size histogram upper bounds (requests per forward pass). */
+export const BATCH_BUCKETS: readonly number[] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64];
 
 export interface GaugeValues {
   queueDepth: number;
@@ -33,6 +37,10 @@ export class ServeMetrics {
   private readonly latency = new Histogram({
     name: 'retalign_http_request_duration_seconds', help: 'Request latency by route pattern, from arrival to the response sent.',
     labelNames: ['route'] as const, buckets: [...LATENCY_BUCKETS_S], registers: [this.registry],
+  });
+  private readonly batchSize = new Histogram({
+    name: 'retalign_batch_size', help: 'Requests answered by one forward pass (dynamic batching), by lane: grade, search_image, search_text.',
+    labelNames: ['lane'] as const, buckets: [...BATCH_BUCKETS], registers: [this.registry],
   });
   private readonly depth = this.gauge('retalign_inference_queue_depth', 'Inference jobs waiting for the model.');
   private readonly running = this.gauge('retalign_inference_running', 'Inference jobs running now.');
@@ -57,6 +65,11 @@ export class ServeMetrics {
   observe(method: string, route: string, status: number, seconds: number): void {
     this.requests.inc({ method, route, status: String(status) });
     this.latency.observe({ route }, seconds);
+  }
+
+  /** Records one batch of `size` requests run as one forward pass. */
+  observeBatch(lane: string, size: number): void {
+    this.batchSize.observe({ lane }, size);
   }
 
   /** The exposition text, with the gauges as they are now. */

@@ -136,7 +136,7 @@ export const HealthSchema: Schema = {
 
 export const InfoSchema: Schema = {
   type: 'object',
-  required: ['model', 'checkpointId', 'gradeHeads', 'imageSize', 'embedDim', 'fields', 'index', 'limits'],
+  required: ['model', 'checkpointId', 'gradeHeads', 'imageSize', 'embedDim', 'fields', 'index', 'limits', 'batching'],
   properties: {
     model: { type: 'string' },
     checkpointId: { type: 'string' },
@@ -182,6 +182,12 @@ export const InfoSchema: Schema = {
       type: 'object',
       required: ['maxUploadBytes', 'maxPixels', 'maxNoteChars'],
       properties: { maxUploadBytes: { type: 'integer' }, maxPixels: { type: 'integer' }, maxNoteChars: { type: 'integer' } },
+    },
+    batching: {
+      type: 'object',
+      description: 'Dynamic batching: up to maxBatch requests of a kind that arrive within batchWindowMs of the first run as one forward pass.',
+      required: ['maxBatch', 'batchWindowMs'],
+      properties: { maxBatch: { type: 'integer' }, batchWindowMs: { type: 'number' } },
     },
   },
 };

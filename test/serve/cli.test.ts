@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -112,4 +113,27 @@ test('serve: refuses a non-loopback host without a token before loading anything
   await assert.rejects(cli(['serve', '--checkpoint', '/x', '--index', '/x', '--port', '70000']), /--port must be an integer in \[0, 65535\], got "70000"/);
   await assert.rejects(cli(['serve', '--checkpoint', '/x', '--index', '/x', '--allowed-host', 'retina.lan', '--allowed-host', 'ok.lan,http://x/']),
     /--allowed-host "http:\/\/x\/": expected a host name or address with an optional port/);
+});
+
+test('serve: --max-batch and --batch-window-ms reach the server (/v1/info batching); out-of-range values are refused', async () => {
+  await assert.rejects(cli(['serve', '--checkpoint', '/x', '--index', '/x', '--max-batch', '0']), /--max-batch must be an integer in \[1, 256\], got "0"/);
+  await assert.rejects(cli(['serve', '--checkpoint', '/x', '--index', '/x', '--batch-window-ms', '1.5']), /--batch-window-ms must be an integer in \[0, 1000\], got "1.5"/);
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
+    });
+  });
+  const running = cli(['serve', '--checkpoint', fx.checkpoint, '--index', fx.index, '--port', String(port), '--max-batch', '3', '--batch-window-ms', '7']);
+  try {
+    let info: { batching?: unknown } | null = null;
+    for (let i = 0; i < 600 && info === null; i++) {
+      info = await fetch(`http://127.0.0.1:${port}/v1/info`).then((r) => r.json() as Promise<{ batching?: unknown }>, () => null);
+      if (info === null) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(info?.batching, { maxBatch: 3, batchWindowMs: 7 });
+  } finally {
+    process.emit('SIGINT'); // the command's own handler closes the server
+  }
+  assert.match(await running, /retalign serving .* at http:\/\/127\.0\.0\.1:\d+\//);
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { decodeField, fieldArgs, fieldDef, parseFields } from '../../src/serve/fields.js';
 import { HttpError } from '../../src/serve/errors.js';
 import { describeBytes, describeFile, sniffImage } from '../../src/serve/sniff.js';
-import { InferenceQueue } from '../../src/serve/queue.js';
+import { InferenceQueue, type BatchLane } from '../../src/serve/queue.js';
 import { ServeMetrics } from '../../src/serve/metrics.js';
 import { heatmapSide, rampColor, upsampleGrid } from '../../src/serve/heatmap.js';
 import { assertBindable, checkToken, isLoopbackHost } from '../../src/serve/auth.js';
@@ -105,6 +105,112 @@ test('queue: a job whose client has gone is dropped unstarted', async () => {
   assert.equal(q.dropped, 1);
 });
 
+/** A lane that records its batches and answers each input with `${input}!` (or fails on 'bad'). */
+function recordingLane(name: string, batches: string[][]): BatchLane<string, string> {
+  return {
+    name,
+    run: (xs) => {
+      batches.push([...xs]);
+      if (xs.includes('bad')) throw new Error(`lane ${name}: bad input`);
+      return xs.map((x) => `${x}!`);
+    },
+  };
+}
+
+test('queue batching: up to maxBatch requests of a lane per job, FIFO, each answered with its own output; onBatch sees the sizes', async () => {
+  const sizes: string[] = [];
+  const q = new InferenceQueue({ concurrency: 1, maxQueue: 16, maxBatch: 3, batchWindowMs: 50, onBatch: (lane, n) => sizes.push(`${lane}:${n}`) });
+  const batches: string[][] = [];
+  const lane = recordingLane('grade', batches);
+  const outs = await Promise.all(['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((x) => q.submit(lane, x)));
+  assert.deepEqual(outs, ['a!', 'b!', 'c!', 'd!', 'e!', 'f!', 'g!']);
+  assert.deepEqual(batches, [['a', 'b', 'c'], ['d', 'e', 'f'], ['g']]);
+  assert.deepEqual(sizes, ['grade:3', 'grade:3', 'grade:1']);
+  assert.deepEqual([q.completed, q.batches, q.depth, q.running], [7, 3, 0, 0]);
+});
+
+test('queue batching: the window collects requests arriving apart; window 0 and maxBatch 1 never wait', async () => {
+  const batches: string[][] = [];
+  const lane = recordingLane('grade', batches);
+  const windowed = new InferenceQueue({ concurrency: 1, maxQueue: 16, maxBatch: 8, batchWindowMs: 300 });
+  const t0 = performance.now();
+  const first = windowed.submit(lane, 'a');
+  await new Promise((r) => setTimeout(r, 20));
+  const second = windowed.submit(lane, 'b');
+  assert.deepEqual(await Promise.all([first, second]), ['a!', 'b!']);
+  assert.deepEqual(batches, [['a', 'b']]);
+  assert.ok(performance.now() - t0 >= 290, 'a batch short of maxBatch waits for its window');
+
+  batches.length = 0;
+  const noWindow = new InferenceQueue({ concurrency: 1, maxQueue: 16, maxBatch: 8, batchWindowMs: 0 });
+  const x = noWindow.submit(lane, 'a');
+  await new Promise((r) => setTimeout(r, 20));
+  await Promise.all([x, noWindow.submit(lane, 'b')]);
+  assert.deepEqual(batches, [['a'], ['b']]);
+
+  // maxBatch 1: the unbatched server, whatever the window; each alone, in order, at once.
+  batches.length = 0;
+  const unbatched = new InferenceQueue({ concurrency: 1, maxQueue: 16, maxBatch: 1, batchWindowMs: 10_000 });
+  const t1 = performance.now();
+  assert.deepEqual(await Promise.all(['a', 'b', 'c'].map((v) => unbatched.submit(lane, v))), ['a!', 'b!', 'c!']);
+  assert.deepEqual(batches, [['a'], ['b'], ['c']]);
+  assert.ok(performance.now() - t1 < 5000, 'maxBatch 1 waited for the window');
+  assert.throws(() => new InferenceQueue({ concurrency: 1, maxQueue: 1, maxBatch: 0 }), /maxBatch 0; expected an integer >= 1/);
+  assert.throws(() => new InferenceQueue({ concurrency: 1, maxQueue: 1, batchWindowMs: -1 }), /batchWindowMs -1; expected a finite number >= 0/);
+});
+
+test('queue batching: lanes never mix (the oldest request picks the lane); lone jobs run alone', async () => {
+  const batches: string[][] = [];
+  const grade = recordingLane('grade', batches);
+  const text = recordingLane('text', batches);
+  const q = new InferenceQueue({ concurrency: 1, maxQueue: 16, maxBatch: 8, batchWindowMs: 30 });
+  const order: string[] = [];
+  const all = [
+    q.submit(grade, 'g1'), q.submit(text, 't1'), q.run(() => { order.push('lone'); return 'L'; }), q.submit(grade, 'g2'), q.submit(text, 't2'),
+  ];
+  assert.deepEqual(await Promise.all(all), ['g1!', 't1!', 'L', 'g2!', 't2!']);
+  assert.deepEqual(batches, [['g1', 'g2'], ['t1', 't2']]);
+  assert.deepEqual(order, ['lone']);
+});
+
+test('queue batching: a failed batch is rerun one by one, so only the bad request fails; a wrong output count fails; 499 and 503 per request', async () => {
+  const batches: string[][] = [];
+  const lane = recordingLane('grade', batches);
+  const q = new InferenceQueue({ concurrency: 1, maxQueue: 16, maxBatch: 4, batchWindowMs: 20 });
+  const rs = await Promise.allSettled(['a', 'bad', 'c'].map((x) => q.submit(lane, x)));
+  assert.deepEqual(rs.map((r) => (r.status === 'fulfilled' ? r.value : String((r.reason as Error).message))), ['a!', 'lane grade: bad input', 'c!']);
+  assert.deepEqual(batches, [['a', 'bad', 'c'], ['a'], ['bad'], ['c']]);
+
+  const short: BatchLane<string, string> = { name: 'short', run: (xs) => xs.slice(1) };
+  await assert.rejects(q.submit(short, 'x'), /lane short answered 0 outputs for 1 inputs/);
+
+  // A waiting request whose client has gone is dropped (499) when its batch forms; the others run.
+  batches.length = 0;
+  let release = (): void => {};
+  const blocker = q.run(() => new Promise<void>((r) => { release = r; }));
+  let gone = false;
+  const p = [q.submit(lane, 'x'), q.submit(lane, 'y', () => gone), q.submit(lane, 'z')];
+  gone = true;
+  await new Promise((r) => setImmediate(r)); // the blocker is running
+  release();
+  await blocker;
+  const out = await Promise.allSettled(p);
+  assert.equal(out[1]?.status === 'rejected' && out[1].reason instanceof HttpError && out[1].reason.statusCode, 499);
+  assert.deepEqual(batches, [['x', 'z']]);
+  assert.equal(q.dropped, 1);
+
+  // maxQueue counts waiting requests, not batches.
+  const small = new InferenceQueue({ concurrency: 1, maxQueue: 2, maxBatch: 8, batchWindowMs: 0 });
+  let open = (): void => {};
+  const busy = small.run(() => new Promise<void>((r) => { open = r; }));
+  await new Promise((r) => setImmediate(r)); // the lone job is running
+  const waiting = [small.submit(lane, 'p'), small.submit(lane, 'q')];
+  await assert.rejects(small.submit(lane, 'r'), (e: unknown) => e instanceof HttpError && e.statusCode === 503 && /2 waiting/.test(e.message));
+  open();
+  await busy;
+  assert.deepEqual(await Promise.all(waiting), ['p!', 'q!']);
+});
+
 test('metrics: Prometheus text with counters, cumulative buckets, gauges', async () => {
   const m = new ServeMetrics();
   m.observe('POST', '/v1/grade', 200, 0.03);
@@ -124,6 +230,18 @@ test('metrics: Prometheus text with counters, cumulative buckets, gauges', async
   assert.match(t, /^retalign_live_tensors 7$/m);
   assert.match(t, /^process_resident_memory_bytes \d+$/m);
   assert.match(t, /^# TYPE retalign_http_request_duration_seconds histogram$/m);
+  m.observeBatch('grade', 1);
+  m.observeBatch('grade', 5);
+  m.observeBatch('search_text', 8);
+  const b = await m.render({ queueDepth: 0, running: 0, rejected: 0, dropped: 0, liveTensors: 0 });
+  assert.match(b, /^# TYPE retalign_batch_size histogram$/m);
+  assert.match(b, /^retalign_batch_size_bucket\{le="1",lane="grade"\} 1$/m);
+  assert.match(b, /^retalign_batch_size_bucket\{le="4",lane="grade"\} 1$/m);
+  assert.match(b, /^retalign_batch_size_bucket\{le="6",lane="grade"\} 2$/m);
+  assert.match(b, /^retalign_batch_size_sum\{lane="grade"\} 6$/m);
+  assert.match(b, /^retalign_batch_size_count\{lane="grade"\} 2$/m);
+  assert.match(b, /^retalign_batch_size_bucket\{le="6",lane="search_text"\} 0$/m);
+  assert.match(b, /^retalign_batch_size_bucket\{le="8",lane="search_text"\} 1$/m);
 });
 
 test('heatmap: bilinear upsampling with aligned cell centres, min-max scaled; ramp ends', () => {

@@ -1,12 +1,12 @@
 /**
- * `retalign serve --checkpoint C --index I [--port P] [--host H] [--token-file F]`: the HTTP API
- * and the web page. Listens on 127.0.0.1 unless told otherwise; any other address needs a token.
+ * `retalign serve --checkpoint C --index I [--port P] [--host H] [--token-file F] [--max-batch 8]
+ * [--batch-window-ms 5]`: the HTTP API and the web page; requests that arrive together are batched. Listens on 127.0.0.1 unless told otherwise; any other address needs a token.
  */
 import type { Command } from 'commander';
 import { cpus } from 'node:os';
 import { setNumThreads } from '../../tensor/index.js';
 import { assertBindable, readTokenFile } from '../../serve/auth.js';
-import { DEFAULT_LIMITS, DEFAULT_RATE_LIMIT } from '../../serve/app.js';
+import { DEFAULT_BATCHING, DEFAULT_LIMITS, DEFAULT_RATE_LIMIT } from '../../serve/app.js';
 import { parseAllowedHosts } from '../../serve/origin.js';
 import { startServer } from '../../serve/server.js';
 
@@ -34,10 +34,14 @@ export function register(program: Command): void {
     .option('--max-upload-mb <n>', 'largest uploaded image file, MiB', int('--max-upload-mb', 1, 1024), DEFAULT_LIMITS.maxUploadBytes / 1024 / 1024)
     .option('--max-queue <n>', 'inference jobs allowed to wait (503 beyond)', int('--max-queue', 0, 100000), 64)
     .option('--concurrency <n>', 'inference jobs at once (libtorch already uses every core for one)', int('--concurrency', 1, 64), 1)
+    .option('--max-batch <n>', 'dynamic batching: at most this many requests of a kind (grade, image search, text search) run as one ' +
+      'forward pass (1 = each alone, unbatched)', int('--max-batch', 1, 256), DEFAULT_BATCHING.maxBatch)
+    .option('--batch-window-ms <ms>', 'dynamic batching: how long the first request of a batch waits for others to join it ' +
+      '(0 = no waiting: only requests already queued behind a busy model are batched)', int('--batch-window-ms', 0, 1000), DEFAULT_BATCHING.batchWindowMs)
     .option('--threads <n>', 'libtorch threads (default: every core; on a machine shared with other work, 1 is often faster)',
       int('--threads', 1, 1024), Math.max(1, cpus().length))
     .option('--rate-limit <n>', 'requests per minute per client (0 = off)', int('--rate-limit', 0, 1_000_000), DEFAULT_RATE_LIMIT.perMinute)
-    .action(async (o: { checkpoint: string; index: string; host: string; port: number; tokenFile?: string; allowedHost: string[]; data?: string; maxUploadMb: number; maxQueue: number; concurrency: number; threads: number; rateLimit: number }) => {
+    .action(async (o: { checkpoint: string; index: string; host: string; port: number; tokenFile?: string; allowedHost: string[]; data?: string; maxUploadMb: number; maxQueue: number; concurrency: number; maxBatch: number; batchWindowMs: number; threads: number; rateLimit: number }) => {
       const token = o.tokenFile === undefined ? null : readTokenFile(o.tokenFile);
       assertBindable(o.host, token); // before loading anything
       parseAllowedHosts(o.allowedHost);
@@ -45,6 +49,7 @@ export function register(program: Command): void {
       const s = await startServer({
         checkpoint: o.checkpoint, index: o.index, data: o.data, host: o.host, port: o.port, token, allowedHosts: o.allowedHost,
         maxUploadBytes: o.maxUploadMb * 1024 * 1024, maxQueue: o.maxQueue, concurrency: o.concurrency,
+        maxBatch: o.maxBatch, batchWindowMs: o.batchWindowMs,
         rateLimit: o.rateLimit === 0 ? null : { perMinute: o.rateLimit, burst: Math.max(1, Math.min(DEFAULT_RATE_LIMIT.burst, o.rateLimit)) },
         logger: { level: 'info' },
       });

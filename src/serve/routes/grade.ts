@@ -7,8 +7,11 @@
  *     http://127.0.0.1:8080/v1/grade
  */
 import type { FastifyInstance } from 'fastify';
+import type { BatchLane } from '../queue.js';
 import type { ServeContext } from '../context.js';
 import { HttpError, badRequest } from '../errors.js';
+import type { CaseStore } from '../cases.js';
+import type { GradeInput, GradeOutput } from '../engine.js';
 import { parseFields } from '../fields.js';
 import { renderHeatmap } from '../heatmap.js';
 import { GradeResponseSchema, GradeUploadDoc, type RouteDoc } from '../openapi.js';
@@ -33,7 +36,26 @@ const DOC: RouteDoc = {
 
 export const REFERABLE_THRESHOLD = 0.5;
 
+/** One grade request as the inference queue batches it. */
+interface GradeJob {
+  input: GradeInput;
+  heatmap: boolean;
+  /** Similar cases wanted (0 = none). */
+  k: number;
+}
+
 export function registerGrade(app: FastifyInstance, ctx: ServeContext): void {
+  // Grade requests that arrive together run as one forward pass; each gets its own row (and its own search).
+  const lane: BatchLane<GradeJob, { g: GradeOutput; similar: ReturnType<CaseStore['hits']> }> = {
+    name: 'grade',
+    run: (jobs) => {
+      const gs = ctx.engine.gradeBatch(jobs.map((j) => j.input), { attention: jobs.map((j) => j.heatmap) });
+      return gs.map((g, i) => {
+        const k = (jobs[i] as GradeJob).k;
+        return { g, similar: k > 0 && ctx.index !== null && ctx.cases !== null ? ctx.cases.hits(ctx.index.search(g.imageEmb, { k, kind: 'image' })) : [] };
+      });
+    },
+  };
   app.post('/v1/grade', { schema: { response: { 200: GradeResponseSchema } }, config: { openapi: DOC } }, async (req) => {
     const up = await readUpload(req, { maxUploadBytes: ctx.limits.maxUploadBytes, requireImage: true });
     const seen = new Set<string>();
@@ -60,11 +82,7 @@ export function registerGrade(app: FastifyInstance, ctx: ServeContext): void {
     const fields = parseFields(pairs, ctx.engine.acceptedFields);
     if (!ctx.engine.hasGradeHeads) throw new HttpError(501, 'no_grade_heads', `the model ${ctx.engine.served.name} has no grade heads (a CLIP baseline): use the search endpoints`);
     const image = await decodeImage(ctx, up.image as Buffer);
-    const { g, similar } = await ctx.queue.run(() => {
-      const g = ctx.engine.grade({ image, note, fields }, { attention: heatmap });
-      const similar = k > 0 && ctx.index !== null && ctx.cases !== null ? ctx.cases.hits(ctx.index.search(g.imageEmb, { k, kind: 'image' })) : [];
-      return { g, similar };
-    }, clientGone(req));
+    const { g, similar } = await ctx.queue.submit(lane, { input: { image, note, fields }, heatmap, k }, clientGone(req));
     const png = g.attention === null ? null : await renderHeatmap(image.rgb, image.size, g.attention);
     return {
       model: { name: ctx.engine.served.name, checkpointId: ctx.engine.checkpointId },

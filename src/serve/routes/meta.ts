@@ -15,7 +15,7 @@ export function registerMeta(app: FastifyInstance, ctx: ServeContext, metrics: S
 
   app.get('/v1/info', {
     schema: { response: { 200: InfoSchema } },
-    config: { openapi: { summary: 'The model, the patient fields it reads, the index, the limits', errors: {} } satisfies RouteDoc },
+    config: { openapi: { summary: 'The model, the patient fields it reads, the index, the limits, the batching', errors: {} } satisfies RouteDoc },
   }, async () => {
     const accepted = ctx.engine.acceptedFields;
     return {
@@ -34,6 +34,7 @@ export function registerMeta(app: FastifyInstance, ctx: ServeContext, metrics: S
         meanPairwiseCosine: ctx.embeddingSpread === null ? null : { ...ctx.embeddingSpread, collapsedAbove: COLLAPSED_COSINE },
       },
       limits: { ...ctx.limits },
+      batching: { maxBatch: ctx.queue.maxBatch, batchWindowMs: ctx.queue.batchWindowMs },
     };
   });
 

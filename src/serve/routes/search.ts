@@ -11,6 +11,8 @@ import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import type { CaseStore } from '../cases.js';
 import type { ServeContext } from '../context.js';
+import type { PreparedImage } from '../engine.js';
+import type { BatchLane } from '../queue.js';
 import { HttpError, badRequest } from '../errors.js';
 import { CaseSchema, ImageSearchUploadDoc, SearchResponseSchema, SearchTextBodySchema, type RouteDoc } from '../openapi.js';
 import { IMAGE_MIME } from '../sniff.js';
@@ -26,7 +28,29 @@ function needIndex(ctx: ServeContext): { index: EmbeddingIndex; cases: CaseStore
   return { index: ctx.index, cases: ctx.cases };
 }
 
+/** A search request as the inference queue batches it: the query and how many cases. */
+interface SearchJob<Q> {
+  query: Q;
+  k: number;
+  index: EmbeddingIndex;
+}
+
+type Hits = ReturnType<EmbeddingIndex['search']>;
+
 export function registerSearch(app: FastifyInstance, ctx: ServeContext): void {
+  // Queries that arrive together are embedded in one forward pass, then searched one by one.
+  const searchAll = (jobs: readonly SearchJob<unknown>[], vectors: Float32Array[]): Hits[] =>
+    vectors.map((v, i) => {
+      const j = jobs[i] as SearchJob<unknown>;
+      return j.index.search(v, { k: j.k, kind: 'image' });
+    });
+  const textLane: BatchLane<SearchJob<string>, Hits> = {
+    name: 'search_text', run: (jobs) => searchAll(jobs, ctx.engine.embedTexts(jobs.map((j) => j.query))),
+  };
+  const imageLane: BatchLane<SearchJob<PreparedImage>, Hits> = {
+    name: 'search_image', run: (jobs) => searchAll(jobs, ctx.engine.embedImages(jobs.map((j) => j.query))),
+  };
+
   app.post('/v1/search/text', {
     schema: { body: SearchTextBodySchema, response: { 200: SearchResponseSchema } },
     config: { openapi: { summary: 'Find cases whose images match a text query', errors: { 400: 'The body does not match the schema.', ...BUSY } } satisfies RouteDoc },
@@ -35,7 +59,7 @@ export function registerSearch(app: FastifyInstance, ctx: ServeContext): void {
     const body = req.body as { query: string; k?: number };
     if (body.query.trim() === '') throw badRequest('query: empty; expected some text', 'bad_field');
     const k = body.k ?? 10;
-    const hits = await ctx.queue.run(() => index.search(ctx.engine.embedText(body.query), { k, kind: 'image' }), clientGone(req));
+    const hits = await ctx.queue.submit(textLane, { query: body.query, k, index }, clientGone(req));
     return { k, results: cases.hits(hits) };
   });
 
@@ -58,7 +82,7 @@ export function registerSearch(app: FastifyInstance, ctx: ServeContext): void {
       k = intField('k', value, 1, 100);
     }
     const image = await decodeImage(ctx, up.image as Buffer);
-    const hits = await ctx.queue.run(() => index.search(ctx.engine.embedImage(image), { k, kind: 'image' }), clientGone(req));
+    const hits = await ctx.queue.submit(imageLane, { query: image, k, index }, clientGone(req));
     return { k, results: cases.hits(hits) };
   });
 
