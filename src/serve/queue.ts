@@ -5,10 +5,10 @@
  *
  * Dynamic batching (as TorchServe's and Triton's): a request submitted to a lane (grade, image
  * embedding, text embedding) waits for others of the same lane, and up to `maxBatch` of them run as
- * one job, i.e. one forward pass. A batch leaves when it is full, or when its oldest request has
- * waited `batchWindowMs`; requests that queued up while the model was busy have usually waited that
- * long already, so under load they leave together at once. The oldest waiting request decides which
- * lane goes next (FIFO across lanes). `maxBatch` 1 is the unbatched server: every request alone, in
+ * one job, i.e. one forward pass. A batch leaves when it is full, or `batchWindowMs` after its oldest
+ * request arrived or, when the model was busy then, after the model became free (requests that
+ * arrived during a run are still being read and decoded when it ends: the run held the event loop).
+ * The oldest waiting request decides which lane goes next (FIFO across lanes). `maxBatch` 1 is the unbatched server: every request alone, in
  * arrival order, without waiting (the window is then irrelevant). A batch that fails is run again one
  * request at a time, so a bad request fails alone.
  *
@@ -58,6 +58,10 @@ export class InferenceQueue {
   private waiting: Entry[] = [];
   private active = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** Lanes with a batch about to start (launched, not yet taken its requests). */
+  private readonly scheduled = new Set<BatchLane<unknown, unknown>>();
+  /** performance.now() when a running job last finished (its slot freed). */
+  private freeAt = -Infinity;
   readonly maxBatch: number;
   readonly batchWindowMs: number;
   /** Requests refused because the queue was full (for /metrics). */
@@ -128,52 +132,86 @@ export class InferenceQueue {
     });
   }
 
+  /** The live waiting requests of `lane`, oldest first, at most `limit`; those whose client has gone are dropped (their turn came). */
+  private lanePeek(lane: BatchLane<unknown, unknown>, limit: number): Entry[] {
+    const out: Entry[] = [];
+    const gone = new Set<Entry>();
+    for (const e of this.waiting) {
+      if (out.length === limit) break;
+      if (e.lane !== lane) continue;
+      if (e.cancelled?.() === true) gone.add(e);
+      else out.push(e);
+    }
+    if (gone.size > 0) {
+      this.waiting = this.waiting.filter((e) => !gone.has(e));
+      this.dropCancelled([...gone]);
+    }
+    return out;
+  }
+
   private pump(): void {
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
     }
     while (this.active < this.opts.concurrency) {
-      const head = this.waiting[0];
+      // The oldest request not already promised to a batch that is about to start.
+      const head = this.waiting.find((e) => e.lane === null || !this.scheduled.has(e.lane));
       if (head === undefined) return;
-      // The requests this batch would take, those whose client has gone dropped (asked at their turn).
-      const size = head.lane === null ? 1 : this.maxBatch;
-      const batch: Entry[] = [];
-      for (const e of this.waiting) {
-        if (batch.length === size) break;
-        if (e.lane === head.lane) batch.push(e); // lone jobs (lane null) only ever take the head
+      if (head.lane === null) {
+        this.waiting = this.waiting.filter((e) => e !== head);
+        if (this.dropCancelled([head]).length === 1) this.launch(null, head);
+        continue;
       }
-      const live = this.dropCancelled(batch);
-      if (live.length < batch.length) {
-        const gone = new Set(batch.filter((e) => !live.includes(e)));
-        this.waiting = this.waiting.filter((e) => !gone.has(e));
-        continue; // others may take their places
-      }
-      const wait = head.at + this.batchWindowMs - performance.now();
-      if (batch.length < size && wait > 0) {
+      const ready = this.lanePeek(head.lane, this.maxBatch).length;
+      if (ready === 0) continue; // all of them had gone
+      // The window opens when the head arrives or, if the model was busy then, when it became free:
+      // requests that arrived meanwhile are still being read and decoded (the model's synchronous run
+      // held the event loop), and a window that had already closed would leave them for the next batch.
+      const wait = Math.max(head.at, this.freeAt) + this.batchWindowMs - performance.now();
+      if (ready < this.maxBatch && wait > 0) {
         this.timer = setTimeout(() => this.pump(), Math.ceil(wait)); // more may join meanwhile (each arrival pumps too)
         return;
       }
-      const taken = new Set(batch);
-      this.waiting = this.waiting.filter((e) => !taken.has(e));
-      this.start(batch);
+      this.scheduled.add(head.lane);
+      this.launch(head.lane, null);
     }
   }
 
-  private start(batch: Entry[]): void {
+  /**
+   * Holds a slot and runs, from setImmediate, the lone job or a batch of `lane`. The batch is taken
+   * only then, so requests that reached the queue in the meantime (the same turn of the event loop)
+   * join it.
+   */
+  private launch(lane: BatchLane<unknown, unknown> | null, lone: Entry | null): void {
     this.active++;
-    this.batches++;
-    const lane = batch[0]?.lane ?? null;
-    if (lane !== null) this.opts.onBatch?.(lane.name, batch.length);
-    // The slot is freed before the callers resume, so `running` is exact when they look.
-    const finish = (): void => {
-      this.active--;
-      this.completed += batch.length;
-      this.pump();
-    };
     setImmediate(() => {
+      let batch: Entry[];
+      if (lane === null) {
+        batch = [lone as Entry];
+      } else {
+        this.scheduled.delete(lane);
+        batch = this.lanePeek(lane, this.maxBatch);
+        const taken = new Set(batch);
+        this.waiting = this.waiting.filter((e) => !taken.has(e));
+        if (this.active < this.opts.concurrency) this.pump(); // another slot may take the lane's next requests
+      }
+      if (batch.length === 0) { // every one of them had gone
+        this.active--;
+        this.pump();
+        return;
+      }
+      this.batches++;
+      if (lane !== null) this.opts.onBatch?.(lane.name, batch.length);
+      // The slot is freed before the callers resume, so `running` is exact when they look.
+      const finish = (): void => {
+        this.active--;
+        this.freeAt = performance.now();
+        this.completed += batch.length;
+        this.pump();
+      };
       Promise.resolve()
-        .then(() => (lane === null ? [(batch[0]?.input as () => unknown)()] : runLane(lane, batch.map((e) => e.input))))
+        .then(() => (lane === null ? [(lone?.input as () => unknown)()] : runLane(lane, batch.map((e) => e.input))))
         .then((outs) => Promise.all(outs))
         .then((outs) => {
           finish();

@@ -159,6 +159,29 @@ test('queue batching: the window collects requests arriving apart; window 0 and 
   assert.throws(() => new InferenceQueue({ concurrency: 1, maxQueue: 1, batchWindowMs: -1 }), /batchWindowMs -1; expected a finite number >= 0/);
 });
 
+test('queue batching: the window reopens when the model becomes free; requests of the same event-loop turn join a batch that is leaving', async () => {
+  const batches: string[][] = [];
+  const lane = recordingLane('grade', batches);
+  const q = new InferenceQueue({ concurrency: 1, maxQueue: 16, maxBatch: 8, batchWindowMs: 400 });
+  let release = (): void => {};
+  const blocker = q.run(() => new Promise<void>((r) => { release = r; }));
+  await new Promise((r) => setImmediate(r)); // the model is busy
+  const a = q.submit(lane, 'a');
+  await new Promise((r) => setTimeout(r, 450)); // a's own window closes while the model is busy
+  release();
+  await blocker;
+  await new Promise((r) => setTimeout(r, 30)); // b is still being decoded when the model frees up
+  const b = q.submit(lane, 'b');
+  assert.deepEqual(await Promise.all([a, b]), ['a!', 'b!']);
+  assert.deepEqual(batches, [['a', 'b']]);
+
+  // Window 0: a batch leaves at once, but takes its requests only when it starts (setImmediate).
+  batches.length = 0;
+  const now = new InferenceQueue({ concurrency: 1, maxQueue: 16, maxBatch: 8, batchWindowMs: 0 });
+  assert.deepEqual(await Promise.all([now.submit(lane, 'x'), now.submit(lane, 'y')]), ['x!', 'y!']);
+  assert.deepEqual(batches, [['x', 'y']]);
+});
+
 test('queue batching: lanes never mix (the oldest request picks the lane); lone jobs run alone', async () => {
   const batches: string[][] = [];
   const grade = recordingLane('grade', batches);
