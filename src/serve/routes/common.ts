@@ -41,7 +41,7 @@ export function once(seen: Set<string>, name: string): void {
   seen.add(name);
 }
 
-/** For InferenceQueue.run: true once the request's connection is gone (nobody to answer). */
+/** For InferenceQueue.run/submit: true once the request's connection is gone (nobody to answer). */
 export function clientGone(req: FastifyRequest): () => boolean {
   return () => req.raw.socket?.destroyed === true;
 }
