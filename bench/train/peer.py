@@ -68,8 +68,9 @@ class Attention(nn.Module):
         def split(t):
             return t.view(B, T, H, Dh).transpose(1, 2)  # (B, H, T, Dh)
 
-        q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
-        scores = q.matmul(k.transpose(2, 3)) * (1 / math.sqrt(Dh))  # (B, H, T, T)
+        # as src/nn/attention.ts: the scale on q (B, H, T, Dh), not on the scores (B, H, T, T)
+        q, k, v = split(self.query(x) * (1 / math.sqrt(Dh))), split(self.key(x)), split(self.value(x))
+        scores = q.matmul(k.transpose(2, 3))  # (B, H, T, T)
         if key_mask is not None:
             blocked = (key_mask.logical_not() if key_mask.dtype == torch.bool else key_mask.eq(0)).view(B, 1, 1, T)
             scores = scores.masked_fill(blocked, mask_value(scores.dtype))
@@ -205,11 +206,21 @@ class BertEncoder(nn.Module):
         self.layers = nn.ModuleList(Block(c["width"], c["heads"], c["mlpDim"], c["layerNormEps"], False, c["dropout"], c["attnDropout"])
                                     for _ in range(c["layers"]))
 
+        self.pooling = c.get("pooling", "cls")
+
     def forward(self, ids, mask):
         h = self.embeddings(ids)
         for layer in self.layers:
             h = layer(h, mask)
         return h
+
+    def pooled(self, ids, mask):
+        # as BertEncoder.pooled in src/models/text.ts: [CLS], or the mean over real tokens
+        h = self.forward(ids, mask)
+        if self.pooling == "cls":
+            return h[:, 0]
+        w = mask.to(h.dtype).unsqueeze(2)
+        return h.mul(w).sum(1).div(w.sum(1).clamp(min=1))
 
 
 class Projection(nn.Module):
@@ -368,7 +379,7 @@ class Kemt(nn.Module):
 
     def forward(self, b, mae_ratio, mlm_prob, recon_fraction=1.0):
         img_cls = self.image(b["images"])[:, 0]
-        txt_cls = self.text(b["ids"], b["mask"])[:, 0]
+        txt_cls = self.text.pooled(b["ids"], b["mask"])
         tab_tok = self.tabular(b["tabular"])
         fused = self.fusion([img_cls, txt_cls, tab_tok], b["present"])
         out = {
