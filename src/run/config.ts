@@ -90,6 +90,11 @@ export const RunConfigSchema = Type.Object({
     minLrRatio: fraction(0.05, 'Cosine floor as a fraction of lr.'),
     weightDecay: Type.Number({ minimum: 0, default: 0.05, description: 'Decoupled weight decay on matrices.' }),
     clipGradNorm: Type.Number({ minimum: 0, default: 1, description: "Max global gradient L2 norm; 0 = no clipping." }),
+    clipScope: literals(['global', 'module'], {
+      default: 'global',
+      description: "What clipGradNorm bounds: all gradients together ('global') or each top-level module's own ('module': " +
+        'a large text gradient then no longer shrinks the image tower\'s step).',
+    }),
     accumSteps: int(1, 1, 'Micro-batches per optimizer step (gradient accumulation).'),
     evalEvery: int(0, 100, 'Validate (and keep the best checkpoint) every this many steps; 0 = only at the end.'),
     checkpointEvery: orNull(Type.Integer({ minimum: 0 }), {

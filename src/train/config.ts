@@ -33,6 +33,11 @@ export const TrainConfigSchema = Type.Object({
   beta2: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.98, description: "AdamW beta2 (CLIP's 0.98)." }),
   eps: Type.Number({ exclusiveMinimum: 0, default: 1e-6, description: "AdamW eps (CLIP's 1e-6)." }),
   clipGradNorm: Type.Number({ minimum: 0, default: 1, description: 'Max global gradient L2 norm; 0 = no clipping (the norm is still computed and checked).' }),
+  clipScope: literals(['global', 'module'], {
+    default: 'global',
+    description: "What clipGradNorm bounds: the norm of all gradients together ('global'), or of each top-level module's " +
+      "('module': image, text, tabular, fusion, each head...), so that a large text gradient does not shrink the image tower's step.",
+  }),
   accumSteps: Type.Integer({ minimum: 1, default: 1, description: 'Micro-batches per optimizer step (gradient accumulation).' }),
   modalityDropout: modalityDropoutSchema({ image: 0, text: 0, tabular: 0 }),
   imageOnlyShare: probability(0, 'Per sample, the probability that it presents only its image to the fusion (before the per-modality draws).'),

@@ -337,6 +337,32 @@ function microStep(run: Run, batch: Batch, microIndex: number): { loss: number; 
 }
 
 /**
+ * Clips the gradients to `maxNorm`: all together (cfg.clipScope 'global'), or each top-level
+ * module's on its own ('module'). Returns the global norm before clipping (finite check, logs).
+ */
+function clipGradients(run: Run, maxNorm: number): number {
+  return run.cfg.clipScope === 'global' ? clipGradNorm(run.grouping.params, maxNorm) : clipGradNormByModule(run.named, maxNorm);
+}
+
+/**
+ * Clips the gradients of each top-level module (the first segment of the parameter name) to
+ * `maxNorm` on its own; returns the norm of all gradients before clipping.
+ * @example clipGradNormByModule(model.namedParameters(), 1) // image.* and text.* each at most 1
+ */
+export function clipGradNormByModule(named: ReadonlyMap<string, Tensor>, maxNorm: number): number {
+  const groups = new Map<string, Tensor[]>();
+  for (const [name, p] of named) {
+    const key = name.split('.')[0] as string;
+    const g = groups.get(key);
+    if (g === undefined) groups.set(key, [p]);
+    else g.push(p);
+  }
+  let sq = 0;
+  for (const params of groups.values()) sq += clipGradNorm(params, maxNorm) ** 2;
+  return Math.sqrt(sq);
+}
+
+/**
  * The optimizer step on the accumulated gradients: learning rate from the schedule, per-module
  * norms (on logged steps), clipping, a finite check before any parameter changes, then the step;
  * advances the loop position past the `seen` micro-batches of this epoch.
@@ -347,7 +373,7 @@ async function optimizerStep(run: Run, seen: number): Promise<{ lr: number; grad
   opt.setLr(lr);
   const logging = (pos.step + 1) % cfg.logEvery === 0 || pos.step + 1 === run.totalSteps;
   const gradNorms = logging ? moduleGradNorms(run.named) : null; // before clipping: where the gradient goes
-  const gradNorm = clipGradNorm(run.grouping.params, cfg.clipGradNorm > 0 ? cfg.clipGradNorm : Number.POSITIVE_INFINITY);
+  const gradNorm = clipGradients(run, cfg.clipGradNorm > 0 ? cfg.clipGradNorm : Number.POSITIVE_INFINITY);
   if (!Number.isFinite(gradNorm)) throw new NonFiniteLossError(pos.step + 1, 'gradient norm', gradNorm, run.lastGood);
   opt.step();
   opt.zeroGrad();

@@ -10,6 +10,7 @@ import { Tensor, tidy, noGrad, manualSeed, liveTensors } from '../../src/tensor/
 import { settledLiveTensors } from '../support/live.js';
 import { Objective } from '../../src/losses/index.js';
 import { train, readCheckpoint, NonFiniteLossError, type TrainConfigInput } from '../../src/train/index.js';
+import { clipGradNormByModule } from '../../src/train/loop.js';
 import { TinyModel, ArraySource, collate, makeSamples } from './tiny-model.js';
 import type { Rng } from '../../src/data/rng.js';
 
@@ -221,4 +222,27 @@ test('gradient accumulation: 2 micro-batches of 4 step like one batch of 8; asyn
     assert.ok(maxDiff < 1e-6, `${k}: max difference ${maxDiff}`);
   }
   for (const o of [outA, outB]) rmSync(o, { recursive: true, force: true });
+});
+
+test("clipScope 'module': each top-level module's gradient is clipped on its own; the norm before clipping is returned", () => {
+  // Hand-worked: image.* gradients (3, 4) -> norm 5; text.* gradients (12) and (0, 0, 5) -> norm 13.
+  const param = (g: number[]): Tensor => { // a parameter whose gradient is g
+    const p = Tensor.zeros([g.length]);
+    p.requiresGrad = true;
+    p.mul(Tensor.from(g, [g.length])).sum().backward();
+    return p;
+  };
+  const named = new Map<string, Tensor>([
+    ['image.a', param([3])], ['image.b', param([4])], ['text.a', param([12])], ['text.b', param([0, 0, 5])],
+  ]);
+  const total = clipGradNormByModule(named, 1);
+  assert.ok(Math.abs(total - Math.sqrt(25 + 169)) < 1e-5, `norm before clipping ${total}`);
+  const g = (k: string): number[] => (named.get(k) as Tensor).grad?.toNumbers() ?? [];
+  // Each module scaled to norm 1 by its own factor (1/5 and 1/13), not by the global 1/sqrt(194).
+  assert.ok(Math.abs((g('image.a')[0] as number) - 0.6) < 1e-4 && Math.abs((g('image.b')[0] as number) - 0.8) < 1e-4, JSON.stringify([g('image.a'), g('image.b')]));
+  assert.ok(Math.abs((g('text.a')[0] as number) - 12 / 13) < 1e-4 && Math.abs((g('text.b')[2] as number) - 5 / 13) < 1e-4, JSON.stringify([g('text.a'), g('text.b')]));
+  // A module under the bound is left alone.
+  const small = new Map<string, Tensor>([['heads.w', param([0.3, 0.4])]]);
+  clipGradNormByModule(small, 1);
+  assert.deepEqual((small.get('heads.w') as Tensor).grad?.toNumbers().map((v) => Math.round(v * 1e4) / 1e4), [0.3, 0.4]);
 });
