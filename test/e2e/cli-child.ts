@@ -1,6 +1,7 @@
 // Runs the installed command line (bin/retalign.js) in a child process, as a user would, and
 // returns its exit code and output. The tests of hostile and careless input go through it.
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/data/assets.js';
 
@@ -21,4 +22,18 @@ export function cli(args: string[], cwd: string, o: Pick<SpawnSyncOptions, 'uid'
   const stdout = r.stdout;
   const stderr = r.stderr;
   return { code: r.status, stdout, stderr, all: `${stdout}\n${stderr}` };
+}
+
+/** Every file under `dir` (relative path -> bytes as hex), to compare a folder before and after. */
+export function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string, rel: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const r = rel === '' ? e.name : `${rel}/${e.name}`;
+      if (e.isDirectory()) walk(join(d, e.name), r);
+      else out[r] = readFileSync(join(d, e.name)).toString('hex');
+    }
+  };
+  walk(dir, '');
+  return out;
 }

@@ -13,26 +13,12 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/data/assets.js';
-import { cli } from './cli-child.js';
+import { cli, snapshot } from './cli-child.js';
 
 const smoke = join(packageRoot(), 'configs', 'runs', 'smoke.json');
 let root: string;
 let twin1: string;
 let twin2: string;
-
-/** Every file under `dir` (relative path -> bytes as hex). */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string, rel: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const r = rel === '' ? e.name : `${rel}/${e.name}`;
-      if (e.isDirectory()) walk(join(d, e.name), r);
-      else out[r] = readFileSync(join(d, e.name)).toString('hex');
-    }
-  };
-  walk(dir, '');
-  return out;
-}
 
 const train = (data: string, out: string, ...extra: string[]): string[] =>
   ['train', '--config', smoke, '--set', `data.source="${data}"`, '--set', 'train.steps=2', '--set', 'train.evalEvery=2', '--no-progress', '--out', out, ...extra];

@@ -6,21 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli } from './cli-child.js';
-
-/** Every file under `dir` (relative path -> bytes as hex), to compare a folder before and after. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string, rel: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const r = rel === '' ? e.name : `${rel}/${e.name}`;
-      if (e.isDirectory()) walk(join(d, e.name), r);
-      else out[r] = readFileSync(join(d, e.name)).toString('hex');
-    }
-  };
-  walk(dir, '');
-  return out;
-}
+import { cli, snapshot } from './cli-child.js';
 
 const small = ['--patients', '3', '--size', '32', '--seed', '2'];
 
