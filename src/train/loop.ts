@@ -109,17 +109,31 @@ const RESUME_MAY_CHANGE = ['epochs', 'maxSteps', 'evalEvery', 'checkpointEvery',
  */
 export function moduleGradNorms(named: ReadonlyMap<string, Tensor>): Record<string, number> {
   return tidy(() => {
-    const sq = new Map<string, Tensor>(); // module -> 0-d sum of squared gradients, on the gradients' device
-    for (const [name, p] of named) {
-      const g = p.grad;
-      if (g === null) continue;
-      const key = name.split('.')[0] as string;
-      const s = g.pow(2).sum();
-      const prev = sq.get(key);
-      sq.set(key, prev === undefined ? s : prev.add(s));
+    const out: Record<string, number> = {};
+    for (const [key, params] of moduleGroups(named)) {
+      let sq: Tensor | null = null; // 0-d sum of squared gradients, on the gradients' device
+      for (const p of params) {
+        const g = p.grad;
+        if (g === null) continue;
+        const s = g.pow(2).sum();
+        sq = sq === null ? s : sq.add(s);
+      }
+      if (sq !== null) out[key] = Math.sqrt(sq.item()); // one read per module
     }
-    return Object.fromEntries([...sq].map(([k, v]) => [k, Math.sqrt(v.item())])); // one read per module
+    return out;
   });
+}
+
+/** Parameters by top-level module: the first segment of the name (image, text, fusion, a head...). */
+function moduleGroups(named: ReadonlyMap<string, Tensor>): Map<string, Tensor[]> {
+  const groups = new Map<string, Tensor[]>();
+  for (const [name, p] of named) {
+    const key = name.split('.')[0] as string;
+    const g = groups.get(key);
+    if (g === undefined) groups.set(key, [p]);
+    else g.push(p);
+  }
+  return groups;
 }
 
 /**
@@ -350,15 +364,8 @@ function clipGradients(run: Run, maxNorm: number): number {
  * @example clipGradNormByModule(model.namedParameters(), 1) // image.* and text.* each at most 1
  */
 export function clipGradNormByModule(named: ReadonlyMap<string, Tensor>, maxNorm: number): number {
-  const groups = new Map<string, Tensor[]>();
-  for (const [name, p] of named) {
-    const key = name.split('.')[0] as string;
-    const g = groups.get(key);
-    if (g === undefined) groups.set(key, [p]);
-    else g.push(p);
-  }
   let sq = 0;
-  for (const params of groups.values()) sq += clipGradNorm(params, maxNorm) ** 2;
+  for (const params of moduleGroups(named).values()) sq += clipGradNorm(params, maxNorm) ** 2;
   return Math.sqrt(sq);
 }
 
