@@ -14,7 +14,7 @@ import {
   accuracyFromConfusion, argmaxRows, confusionMatrix, gradingMetrics, macroF1FromConfusion, quadraticWeightedKappaFromConfusion,
 } from './metrics/grading.js';
 import { binaryAtThreshold, referableMetrics, referableProbability, rocAuc, type RocPoint } from './metrics/referable.js';
-import { retrievalMetrics, type ScoreFn } from './metrics/retrieval.js';
+import { retrievalMetrics, summarizeRanks, type ScoreFn } from './metrics/retrieval.js';
 import { subgroupReport } from './metrics/subgroups.js';
 import { embed2d } from './charts/embed2d.js';
 import {
@@ -41,6 +41,18 @@ export interface EvaluateOptions {
   calibrationBins?: number;
   /** Retrieval scorer (e.g. the tensor engine's matmul); default plain dot products. */
   score?: ScoreFn;
+  /**
+   * What the text -> image pair searches: 'image' (default: the photo's embedding) or 'fused' (the
+   * normalized mean of the photo's and the record's embeddings: the gallery has seen the record that
+   * the note restates, a leakage the report names). 'fused' needs tabEmb.
+   */
+  gallery?: 'image' | 'fused';
+  /**
+   * Galleries of this many items (the items shuffled with `seed`, cut into consecutive galleries,
+   * the last one possibly smaller; each query ranked within its own); null/undefined = one gallery
+   * of all items.
+   */
+  gallerySize?: number | null;
 }
 
 /** What {@link evaluate} takes: the main predictions, optional other modality settings, validation logits. */
@@ -167,18 +179,80 @@ const PAIRS: [RetrievalPair, 'imageEmb' | 'textEmb' | 'tabEmb', 'imageEmb' | 'te
 interface RetrievalOut { block: RetrievalBlock; strictRanks: Int32Array; dupRanks: Int32Array }
 
 /**
+ * Row i = normalize(a_i + b_i) over (n, dim) row-major matrices: the mean of two L2-normalized
+ * embeddings, normalized again (a zero row stays zero).
+ *
+ * @example fusedRows(new Float32Array([1, 0]), new Float32Array([0, 1]), 2) // [0.7071, 0.7071]
+ */
+export function fusedRows(a: Float32Array, b: Float32Array, dim: number): Float32Array {
+  if (a.length !== b.length) throw new Error(`fusedRows: the two embeddings have ${a.length} and ${b.length} values, expected the same (n x ${dim})`);
+  const out = new Float32Array(a.length);
+  for (let o = 0; o < a.length; o += dim) {
+    let ss = 0;
+    for (let k = 0; k < dim; k++) {
+      const v = a[o + k]! + b[o + k]!;
+      out[o + k] = v;
+      ss += v * v;
+    }
+    const inv = ss > 0 ? 1 / Math.sqrt(ss) : 0;
+    for (let k = 0; k < dim; k++) out[o + k] = out[o + k]! * inv;
+  }
+  return out;
+}
+
+/**
+ * retrievalMetrics over galleries of `size` items: the n items shuffled with `seed` and cut into
+ * consecutive galleries (the last possibly smaller); query i is ranked within the gallery holding its
+ * paired item i. Ranks come back in item order; galleryN is `size`.
+ */
+function retrievalInGalleries(input: { queries: Float32Array; gallery: Float32Array; dim: number; groups: Int32Array },
+  size: number, seed: number, o: { ks: number[]; score?: ScoreFn }): { strictRanks: Int32Array; dupRanks: Int32Array } {
+  const { dim: d, groups } = input;
+  const n = groups.length;
+  const order = new Rng(seed).shuffle(Array.from({ length: n }, (_, i) => i));
+  const strictRanks = new Int32Array(n);
+  const dupRanks = new Int32Array(n);
+  for (let s = 0; s < n; s += size) {
+    const idx = order.slice(s, s + size);
+    const pick = (m: Float32Array): Float32Array => {
+      const out = new Float32Array(idx.length * d);
+      idx.forEach((i, j) => out.set(m.subarray(i * d, (i + 1) * d), j * d));
+      return out;
+    };
+    const g = idx.map((i) => groups[i]!);
+    const r = retrievalMetrics({ queries: pick(input.queries), gallery: pick(input.gallery), dim: d, target: idx.map((_, j) => j), queryGroups: g, galleryGroups: g },
+      { ks: o.ks, ...(o.score ? { score: o.score } : {}) });
+    idx.forEach((i, j) => {
+      strictRanks[i] = r.strictRanks[j]!;
+      dupRanks[i] = r.duplicateAwareRanks![j]!;
+    });
+  }
+  return { strictRanks, dupRanks };
+}
+
+/**
  * Every pair whose two embeddings exist. Query i's paired gallery item is item i. Duplicate groups:
  * note text when the pair involves text (identical notes are indistinguishable), else the tabular
- * record (tabGroups, or bitwise-equal tabEmb rows).
+ * record (tabGroups, or bitwise-equal tabEmb rows). With opts.gallery 'fused' the text -> image pair
+ * searches the fused image+record embeddings; with opts.gallerySize every pair is scored within
+ * galleries of that size.
  */
 function retrievalBlocks(p: RawPredictions, opts: EvaluateOptions): RetrievalOut[] {
   const n = p.imageIds.length;
   const target = Int32Array.from({ length: n }, (_, i) => i);
   let tab: { groups: Int32Array; label: RetrievalBlock['duplicateGroups'] } | null = null;
   const out: RetrievalOut[] = [];
+  const fused = opts.gallery === 'fused';
+  if (fused && (!p.imageEmb || !p.tabEmb)) {
+    throw new Error(`evaluate: gallery 'fused' needs image and record embeddings, but ${!p.imageEmb ? 'imageEmb' : 'tabEmb'} is null ` +
+      "(a model without a record tower, or data without records: use gallery 'image')");
+  }
+  const size = opts.gallerySize ?? null;
+  if (size !== null && !(Number.isInteger(size) && size >= 2)) throw new Error(`evaluate: gallerySize=${size}, expected null or an integer >= 2`);
   for (const [pair, qKey, gKey] of PAIRS) {
     const q = p[qKey];
-    const g = p[gKey];
+    const fusedHere = fused && pair === 'text->image';
+    const g = fusedHere ? fusedRows(p.imageEmb!, p.tabEmb!, p.dim) : p[gKey];
     if (!q || !g) continue;
     let groups: Int32Array = p.noteGroups;
     let label: RetrievalBlock['duplicateGroups'] = 'note text';
@@ -187,10 +261,17 @@ function retrievalBlocks(p: RawPredictions, opts: EvaluateOptions): RetrievalOut
       groups = tab.groups;
       label = tab.label;
     }
-    const r = retrievalMetrics(
-      { queries: q, gallery: g, dim: p.dim, target, queryGroups: groups, galleryGroups: groups },
-      { ks: opts.ks, ...(opts.score ? { score: opts.score } : {}) },
-    );
+    const r = size === null
+      ? retrievalMetrics(
+        { queries: q, gallery: g, dim: p.dim, target, queryGroups: groups, galleryGroups: groups },
+        { ks: opts.ks, ...(opts.score ? { score: opts.score } : {}) },
+      )
+      : (() => {
+        const c = retrievalInGalleries({ queries: q, gallery: g, dim: p.dim, groups }, size, opts.seed, { ks: opts.ks, score: opts.score });
+        const galleryN = Math.min(size, n);
+        return { strictRanks: c.strictRanks, strict: summarizeRanks(c.strictRanks, opts.ks, 'strict', galleryN),
+          duplicateAwareRanks: c.dupRanks, duplicateAware: summarizeRanks(c.dupRanks, opts.ks, 'duplicate-aware', galleryN) };
+      })();
     const dupRanks = r.duplicateAwareRanks as Int32Array;
     const ciOf = (ranks: Int32Array): Record<string, StoredCI> => Object.fromEntries(opts.ks.map((k) => [String(k),
       ci(bootstrapCI(Array.from(ranks), p.patientIds, (s) => recallOfRanks(s, k), { iterations: opts.bootstrap, seed: opts.seed }))]));
@@ -198,6 +279,8 @@ function retrievalBlocks(p: RawPredictions, opts: EvaluateOptions): RetrievalOut
       block: {
         pair,
         duplicateGroups: label,
+        ...(fusedHere ? { gallery: 'fused' as const } : {}),
+        ...(size !== null ? { gallerySize: size } : {}),
         strict: toJsonNative(r.strict),
         duplicateAware: toJsonNative(r.duplicateAware!),
         ci: { strict: ciOf(r.strictRanks), duplicateAware: ciOf(dupRanks) },

@@ -77,6 +77,14 @@ export interface RetrievalBlock {
   pair: RetrievalPair;
   /** What makes two items duplicates under 'duplicate-aware'. */
   duplicateGroups: 'note text' | 'tabular record' | 'tabular embedding (bitwise equal)';
+  /**
+   * Set only when the gallery is not the plain one: 'fused' = each gallery item embedded from its photo
+   * and its record together (a leakage; the text -> image pair of a protocol-ladder rung). Absent = the
+   * gallery modality's own embedding.
+   */
+  gallery?: 'fused';
+  /** Set only when retrieval ran within galleries of this many items (absent = one gallery of all items). */
+  gallerySize?: number;
   strict: Nullable<RetrievalResult>;
   duplicateAware: Nullable<RetrievalResult>;
   /** Patient-bootstrap CIs of Recall@K (queries resampled, the gallery fixed), keyed by K. */

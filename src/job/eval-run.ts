@@ -27,6 +27,7 @@ import { detectFormat } from '../data/readers/index.js';
 import {
   loadRun, predict, prepareData, tensorScores,
   type CollateOptions, type LoadedRun, type PreparedData, type PreparedItem, type Predictions, type Preprocessing, type PrepareOptions, type Protocol,
+  type RunConfig,
 } from '../run/index.js';
 import { fitLinearProbe } from './probe.js';
 import { checkOutputFolder } from '../data/paths.js';
@@ -43,6 +44,11 @@ export interface EvalRunOptions {
   log?: (m: string) => void;
   /** A name for the dataset in the report. */
   datasetName?: string;
+  /**
+   * Overrides of the run config's eval.gallery, eval.gallerySize and eval.split (the protocol
+   * ladder evaluates one trained run under several rungs). Default: the run config's own.
+   */
+  settings?: Partial<Pick<RunConfig['eval'], 'gallery' | 'gallerySize' | 'split'>>;
 }
 
 /** What one evaluation covers, decided from the options and the run before any data is read. */
@@ -54,6 +60,11 @@ interface EvalScope {
   source: string;
   /** The run's preprocessing with the note options of `protocol`. */
   pre: Preprocessing;
+  /** The split evaluated in-domain ('test', or 'train': a leakage, only the protocol ladder asks for it). */
+  split: 'test' | 'train';
+  /** The text -> image gallery: 'fused' only when asked for and the model has a record embedding. */
+  gallery: 'image' | 'fused';
+  gallerySize: number | null;
 }
 
 /** Grade probabilities from a linear probe, (n x NUM_GRADES) each. */
@@ -74,10 +85,11 @@ export async function runEval(o: EvalRunOptions): Promise<{ result: EvalResult; 
       'images in the test set. Restore the file (from a copy of the run folder) or train the run again.');
   }
   const data = await prepareEvalData(run, scope, log);
-  const test = itemsOf(data, data.ids.test);
-  if (test.length === 0) throw new Error('no test items to evaluate');
+  const test = itemsOf(data, scope.split === 'train' ? data.ids.train : data.ids.test);
+  if (test.length === 0) throw new Error(`no ${scope.split} items to evaluate`);
   const co = predictOptions(run, data);
-  log(`evaluating ${run.model.name} (${run.checkpointId}) on ${test.length} test exams, ${scope.protocol} protocol${scope.foreign ? ', external data' : ''}`);
+  log(`evaluating ${run.model.name} (${run.checkpointId}) on ${test.length} ${scope.split} exams, ${scope.protocol} protocol${scope.foreign ? ', external data' : ''}` +
+    (scope.gallery === 'fused' ? ', fused image+record gallery (leakage)' : '') + (scope.gallerySize !== null ? `, galleries of ${scope.gallerySize}` : ''));
   const main = await predict(run.model, test, co);
   const recs = new Map(data.records.map((r) => [r.imageId, r]));
 
@@ -90,7 +102,7 @@ export async function runEval(o: EvalRunOptions): Promise<{ result: EvalResult; 
   const result = evaluate(
     { main: rawOf(main, test, recs, probe), ablations, val },
     evalMeta(run, scope, data, co.tabularDim, { datasetName: o.datasetName, wallTimeS: (Date.now() - t0) / 1000 }),
-    { bootstrap: o.bootstrap ?? cfg.eval.bootstrap, seed: cfg.eval.seed, ks: cfg.eval.ks, score: tensorScores },
+    { bootstrap: o.bootstrap ?? cfg.eval.bootstrap, seed: cfg.eval.seed, ks: cfg.eval.ks, score: tensorScores, gallery: scope.gallery, gallerySize: scope.gallerySize },
   );
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'metrics.json'), serializeEvalResult(result));
@@ -110,7 +122,16 @@ function evalScope(run: LoadedRun, o: EvalRunOptions): EvalScope {
       `evaluating it in-domain under '${protocol}' would reuse a split made for the other protocol ` +
       `(an image-level split lets a patient's eyes straddle train and test). Train a '${protocol}' model instead.`);
   }
-  return { protocol, foreign, source: foreign ? resolve(o.data as string) : run.datasetPath, pre: { ...run.pre, notes: notesFor(run.pre, protocol) } };
+  const ev = { ...run.runConfig.eval, ...o.settings };
+  if (foreign && ev.split === 'train') throw new Error("eval: eval.split 'train' evaluates the training run's own training split; it cannot apply to another dataset");
+  // A fused gallery needs the record's embedding: a model without a record tower (CLIP) keeps the image gallery.
+  const fusable = run.model.capabilities.modalities.includes('tabular') && run.pre.tabular !== null;
+  return {
+    protocol, foreign, source: foreign ? resolve(o.data as string) : run.datasetPath,
+    // In-domain, the notes are written exactly as in training (a run may set note options apart from its protocol).
+    pre: foreign ? { ...run.pre, notes: notesFor(run.pre, protocol) } : run.pre,
+    split: ev.split, gallery: ev.gallery === 'fused' && fusable ? 'fused' : 'image', gallerySize: ev.gallerySize,
+  };
 }
 
 /** Note options implied by an evaluation protocol (the model's own tokenizer etc. are kept). */
@@ -133,7 +154,8 @@ function prepareWithRun(run: LoadedRun, pre: Preprocessing, o: Omit<PrepareOptio
  * and, when grading needs a linear probe, the training split it is fitted on.
  */
 function prepareEvalData(run: LoadedRun, scope: EvalScope, log: (m: string) => void): Promise<PreparedData> {
-  const imageSplits: PrepareOptions['imageSplits'] = scope.foreign ? ['test'] : run.model.capabilities.gradeHeads ? ['val', 'test'] : ['train', 'val', 'test'];
+  const imageSplits: PrepareOptions['imageSplits'] = scope.foreign ? ['test']
+    : run.model.capabilities.gradeHeads && scope.split === 'test' ? ['val', 'test'] : ['train', 'val', 'test'];
   return prepareWithRun(run, scope.pre, { log, source: scope.source, allTest: scope.foreign, imageSplits });
 }
 
@@ -218,7 +240,7 @@ function evalMeta(run: LoadedRun, scope: EvalScope, data: PreparedData, tabularD
     model: cfg.name, kind: cfg.model.kind, protocol: scope.protocol,
     dataset: o.datasetName ?? (scope.foreign ? scope.source
       : cfg.data.source === 'synth' ? `synthetic twin (${cfg.data.synth.prevalence}, ${cfg.data.synth.patients} patients)` : data.datasetName),
-    split: scope.foreign ? 'all (external set)' : `test (${cfg.protocol === 'paper' ? 'image' : 'patient'}-level split)`,
+    split: scope.foreign ? 'all (external set)' : `${scope.split} (${cfg.split.mode}-level split)`,
     checkpoint: run.checkpointId, config: cfg.name, seed: cfg.train.seed, wallTimeS: o.wallTimeS,
     gradingSource: caps.gradeHeads ? 'heads' : 'linear probe',
     modalities: caps.modalities.filter((m) => m !== 'tabular' || tabularDim > 0).join('+'),

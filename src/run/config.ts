@@ -29,7 +29,7 @@ export const RunConfigSchema = Type.Object({
   protocol: literals(['paper', 'honest'], {
     default: 'honest',
     description: "'honest' (patient-level split, no grade in the notes, held-out note templates, no grader's reading of the photo " +
-      "in the record) or 'paper' (as close to the paper as we can get). Sets the defaults of notes.includeGrade, " +
+      "in the record) or 'paper' (as close to the paper as we can get). Sets the defaults of notes.includeGrade, split.mode, " +
       'notes.templateHoldout and data.tabularFields (see below).',
   }),
   model: section({
@@ -66,12 +66,19 @@ export const RunConfigSchema = Type.Object({
     val: fraction(0.1, 'Share of patients in the validation split (the three shares sum to 1).'),
     test: fraction(0.2, 'Share of patients in the test split (> 0).'),
     seed: int(0, 1, 'Seed of the patient-level, ICDR-stratified split.'),
-  }, 'The patient-level split.'),
+    mode: literals(['patient', 'image'], {
+      default: 'patient',
+      description: "'patient' (a patient's images all in one split) or 'image' (images split one by one: a patient's other eye can sit " +
+        "in training, a leakage). The paper protocol's default is 'image' (its split method is unknown), the honest protocol's 'patient'.",
+    }),
+  }, 'The split of the dataset into train, validation and test.'),
   notes: section({
     includeGrade: flag(false, 'State the ICDR/SDRG grade in the note (the paper protocol does: it is label leakage).'),
     includeFindings: flag(true, 'Image-grounded findings from the synthetic ground truth.'),
     includePatient: flag(true, 'Age, sex, diabetes duration, insulin.'),
     templateHoldout: flag(true, 'Hold out some sentence templates for the test split.'),
+    includeRecord: flag(false, "Restate every field of the patient's record (age, sex, diabetes, duration, insulin, comorbidities, camera, " +
+      "photo quality, eye) in the note, so note and record carry the same facts (a leakage: a protocol-ladder rung; never a protocol's default)."),
     seed: int(0, 3, 'Seed of the note builder.'),
   }, 'How the clinical notes are written.'),
   loss: section({
@@ -118,6 +125,21 @@ export const RunConfigSchema = Type.Object({
     bootstrap: int(1, 200, 'Bootstrap resamples (over patients) per confidence interval.'),
     seed: int(0, 1, 'Seed of the bootstrap draws and the embedding-map sample.'),
     ks: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, default: [1, 5, 10], description: 'Recall@K cut-offs.' }),
+    gallery: literals(['image', 'fused'], {
+      default: 'image',
+      description: "What text -> image retrieval searches: 'image' (each gallery item embedded from its photo alone) or 'fused' (from its " +
+        "photo and its patient record together, the mean of the two projections: the gallery has seen the record the query restates. " +
+        'A leakage, named as such in the report; only the protocol ladder sets it).',
+    }),
+    gallerySize: orNull(Type.Integer({ minimum: 2 }), {
+      default: null,
+      description: 'Retrieval galleries of this many test items (the test set shuffled with eval.seed and cut into galleries; each query ' +
+        'is ranked within its own); null = one gallery of the whole test set. A small gallery inflates Recall@K.',
+    }),
+    split: literals(['test', 'train'], {
+      default: 'test',
+      description: "The split evaluated: 'test', or 'train' (images the model was trained on: a leakage; only the protocol ladder sets it).",
+    }),
   }, 'Evaluation.'),
 }, { additionalProperties: false, title: 'a run config' });
 export type RunConfig = Static<typeof RunConfigSchema>;
@@ -201,8 +223,8 @@ export function parseSet(expr: string): Record<string, unknown> {
 /** The protocol's implied settings, applied before explicit file values and --set overrides. */
 export function protocolDefaults(p: Protocol): Record<string, unknown> {
   return p === 'paper'
-    ? { notes: { includeGrade: true, templateHoldout: false } }
-    : { notes: { includeGrade: false, templateHoldout: true }, data: { tabularFields: [...HONEST_TABULAR_FIELDS] } };
+    ? { notes: { includeGrade: true, templateHoldout: false }, split: { mode: 'image' } }
+    : { notes: { includeGrade: false, templateHoldout: true }, split: { mode: 'patient' }, data: { tabularFields: [...HONEST_TABULAR_FIELDS] } };
 }
 
 /**

@@ -164,8 +164,9 @@ async function readRecords(cfg: RunConfig, runRoot: string, source: string, log:
 }
 
 /**
- * The run's split file (made on first use: by patient for the honest protocol, by image for the
- * paper protocol, whose own split method is unknown), or every record in test for a foreign evaluation set.
+ * The run's split file (made on first use, by split.mode: by patient under the honest protocol's
+ * default, by image under the paper protocol's, whose own split method is unknown), or every record in
+ * test for a foreign evaluation set.
  * `ids` lists each split's record ids in record order.
  */
 function splitRecords(cfg: RunConfig, at: { path: string; create: boolean }, records: readonly ExamRecord[], allTest: boolean):
@@ -181,7 +182,7 @@ function splitRecords(cfg: RunConfig, at: { path: string; create: boolean }, rec
       throw new Error(`the run's split file ${at.path} is missing: refusing to make a new split, which could put training images in ` +
         'the test set. Restore the file (from a copy of the run folder) or train the run again.');
     }
-    split = loadOrMakeSplit(at.path, records, { ...cfg.split, mode: cfg.protocol === 'paper' ? 'image' : 'patient' }).split;
+    split = loadOrMakeSplit(at.path, records, cfg.split).split;
   }
   const splitOf = new Map<string, SplitName>(Object.entries(split.assignment) as [string, SplitName][]);
   const ids: Record<SplitName, string[]> = { train: [], val: [], test: [] };
@@ -192,7 +193,7 @@ function splitRecords(cfg: RunConfig, at: { path: string; create: boolean }, rec
 /** The note options a training run writes its notes with (a checkpoint stores them as Preprocessing.notes). */
 function trainingNoteOptions(cfg: RunConfig): Preprocessing['notes'] {
   return { ...resolveNoteOptions({ includeGrade: cfg.notes.includeGrade, includeFindings: cfg.notes.includeFindings,
-    includePatient: cfg.notes.includePatient, seed: cfg.notes.seed }), templateHoldout: cfg.notes.templateHoldout };
+    includePatient: cfg.notes.includePatient, includeRecord: cfg.notes.includeRecord, seed: cfg.notes.seed }), templateHoldout: cfg.notes.templateHoldout };
 }
 
 /**

@@ -20,6 +20,11 @@ export interface NoteOptions {
   includeFindings: boolean;
   /** Describe the patient: age, sex, diabetes, duration, insulin, and the camera. */
   includePatient: boolean;
+  /**
+   * Restate every field of the record (RECORD_NOTE_FIELDS, 'not recorded' when missing) in one line after
+   * the patient and grade sentences, so the note carries what the tabular input carries: a leakage (a protocol-ladder rung).
+   */
+  includeRecord: boolean;
   /** Which sentence templates to use: train-only, test-only (held out), or all. */
   templateSplit: TemplateSplit;
   /** Seed of template choice (same seed, same notes). */
@@ -29,8 +34,17 @@ export interface NoteOptions {
 }
 
 export const DEFAULT_NOTE_OPTIONS: Readonly<NoteOptions> = {
-  includeGrade: false, includeFindings: true, includePatient: true, templateSplit: 'all', seed: 0, kb: 'kb-v1',
+  includeGrade: false, includeFindings: true, includePatient: true, includeRecord: false, templateSplit: 'all', seed: 0, kb: 'kb-v1',
 };
+
+/**
+ * The record fields an includeRecord note restates, in this order: the patient's record and the photo's
+ * quality as BRSET stores them (the honest protocol's tabular input), not the grader's reading of the photo.
+ */
+export const RECORD_NOTE_FIELDS: readonly string[] = [
+  'patient_age', 'patient_sex', 'diabetes', 'diabetes_time_y', 'insulin', 'comorbidities', 'camera', 'exam_eye',
+  'focus', 'illumination', 'image_field', 'artifacts', 'quality',
+];
 
 /** Ground truth the builder can use (synth ImageTruth fits). */
 export interface NoteTruth {
@@ -58,7 +72,7 @@ export function resolveNoteOptions(raw: unknown = {}): NoteOptions {
     if (!valid.includes(k)) throw new Error(`note options: unknown key '${k}' (valid: ${valid.join(', ')})`);
   }
   const r = { ...DEFAULT_NOTE_OPTIONS, ...o } as Record<string, unknown>;
-  for (const k of ['includeGrade', 'includeFindings', 'includePatient']) {
+  for (const k of ['includeGrade', 'includeFindings', 'includePatient', 'includeRecord']) {
     if (typeof r[k] !== 'boolean') throw new Error(`note options: ${k} = ${JSON.stringify(r[k])}: expected true or false`);
   }
   if (!['train', 'test', 'all'].includes(r['templateSplit'] as string)) {
@@ -128,6 +142,8 @@ export function buildNoteWithTemplates(record: ExamRecord, options: NoteOptions,
     else if (gi) say('gradeIcdr', vars);
     else if (gs) say('gradeSdrg', vars);
   }
+  // After the impression line, before the findings: a short token budget cuts findings first.
+  if (options.includeRecord) sentences.push(recordLine(record.fields));
 
   const drLesions = truth ? truth.lesions.filter((e) => (DR_LESIONS as readonly string[]).includes(e.type)) : [];
   if (options.includeFindings) {
@@ -198,6 +214,17 @@ function patientVars(f: Record<string, FieldValue>): Record<string, string> {
     if (insulin !== null) dm += insulin ? ', treated with insulin' : ', not on insulin';
   } else if (diabetes === false) dm = ' without known diabetes';
   return { who, dm };
+}
+
+/** 'Record: patient age 61; patient sex female; diabetes yes; ...' over RECORD_NOTE_FIELDS (fixed wording, no template). */
+function recordLine(f: Record<string, FieldValue>): string {
+  const value = (v: FieldValue | undefined): string => {
+    if (v === undefined || v === null || (typeof v === 'string' && v.trim() === '')) return 'not recorded';
+    if (typeof v === 'number') return String(Math.round(v * 10) / 10);
+    if (typeof v === 'boolean') return v ? 'yes' : 'no';
+    return String(v).trim();
+  };
+  return `Record: ${RECORD_NOTE_FIELDS.map((k) => `${k.replace(/_/g, ' ')} ${value(f[k] ?? (k === 'insulin' ? f['insuline'] : undefined))}`).join('; ')}.`;
 }
 
 function yesNo(v: FieldValue | undefined): boolean | null {

@@ -6,7 +6,7 @@
  *   buildNote(record, resolveNoteOptions({ includeGrade: false, templateSplit: 'test' }), truth);
  */
 export {
-  buildNote, buildNotes, buildNoteWithTemplates, resolveNoteOptions, DEFAULT_NOTE_OPTIONS, GRADE_WORDS,
+  buildNote, buildNotes, buildNoteWithTemplates, resolveNoteOptions, DEFAULT_NOTE_OPTIONS, GRADE_WORDS, RECORD_NOTE_FIELDS,
   type NoteOptions, type NoteTruth, type BuiltNote,
 } from './builder.js';
 export { loadKnowledgeBase, validateKnowledgeBase, type KnowledgeBase } from './kb.js';

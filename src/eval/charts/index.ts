@@ -7,3 +7,4 @@ export * from './training.js';
 export * from './reliability.js';
 export * from './scatter.js';
 export * from './embed2d.js';
+export * from './ladder.js';

@@ -22,7 +22,7 @@ export function retrievalSection(results: readonly EvalResult[], labels: readonl
     out.push(`### ${labels[i]}`, '');
     const rows = r.retrieval.flatMap((b) => (['strict', 'duplicate-aware'] as const).map((v) => {
       const res = v === 'strict' ? b.strict : b.duplicateAware;
-      return [pairLabel(b.pair), v, b.duplicateGroups,
+      return [pairLabel(b.pair) + (b.gallery === 'fused' ? ' (fused image + record gallery: leakage)' : ''), v, b.duplicateGroups,
         ...ks.map((k) => withCI(res.recallAt[k], recallCI(r, b.pair, v, k), 'pct')),
         formatMetric(res.medianRank, 'num'), formatMetric(res.meanRank, 'num'), formatMetric(res.galleryN, 'int')];
     }));

@@ -7,3 +7,4 @@ export * from './sections.js';
 export * from './details.js';
 export * from './charts.js';
 export * from './write.js';
+export * from './ladder.js';

@@ -56,7 +56,7 @@ export function headlineSection(results: readonly EvalResult[], labels: readonly
  * Leakage audit: for each model that has both a paper-protocol and an honest-protocol in-domain
  * result, every audit metric under both and the difference (paper - honest).
  */
-export function auditSection(results: readonly EvalResult[], labels: readonly string[]): string {
+export function auditSection(results: readonly EvalResult[], labels: readonly string[], ladderLink: string | null = null): string {
   const out = ['## Leakage audit: paper protocol vs honest protocol', ''];
   out.push(
     'The same model trained and evaluated under the two protocols; the difference (paper − honest) is the part of the ' +
@@ -70,6 +70,10 @@ export function auditSection(results: readonly EvalResult[], labels: readonly st
       'reading in the record**: by default the paper protocol\'s tabular input includes optic disc, vessels and macula ' +
       '(normal/abnormal), which BRSET\'s graders set together with the DR grade; the honest protocol\'s does not ' +
       '(run config data.tabularFields), since a clinic grading a new photo has the patient\'s record but not that reading.',
+    '',
+    (ladderLink !== null ? `[The protocol ladder](${ladderLink})` : 'The protocol ladder (`retalign ladder`, README "The protocol ladder")') +
+      ' separates these sources: it trains and evaluates the same model from the honest protocol up, adding one leakage per rung, ' +
+      'and shows which rung moves which number.',
     '',
   );
   const groups = new Map<string, { paper?: number; honest?: number }>();

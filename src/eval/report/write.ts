@@ -13,6 +13,7 @@ import {
   ablationSection, calibrationSection, gradingSection, referableSection, retrievalSection, runSection, subgroupSection,
 } from './details.js';
 import { auditSection, headlineSection, zeroShotSection } from './sections.js';
+import { ladderSection, type LadderSummary } from './ladder.js';
 
 /** Options of {@link writeReport}. */
 export interface ReportOptions {
@@ -20,6 +21,8 @@ export interface ReportOptions {
   trainingLogs?: Record<string, readonly LogRow[]>;
   /** Report title. Default 'retalign evaluation report'. */
   title?: string;
+  /** A protocol ladder (`retalign ladder`) to include as a section after the leakage audit, which links to it. */
+  ladder?: LadderSummary;
 }
 
 function chartList(links: readonly ChartLink[], section: ChartLink['section']): string {
@@ -45,7 +48,8 @@ export async function writeReport(results: readonly EvalResult[], outDir: string
       'temperatures; "n/a" marks an undefined value (e.g. kappa when truth and prediction are one single class, AUC without ' +
       'positives). Every number comes from the metrics.json of a run, except the rows marked CLAIMED.',
     headlineSection(results, labels) + chartList(links, 'retrieval'),
-    auditSection(results, labels),
+    auditSection(results, labels, opts.ladder ? '#the-protocol-ladder' : null),
+    ...(opts.ladder ? [await ladderSection(opts.ladder, join(outDir, 'charts'))] : []),
     retrievalSection(results, labels),
     gradingSection(results, labels) + chartList(links, 'grading'),
     referableSection(results, labels) + chartList(links, 'referable'),
