@@ -13,6 +13,8 @@ const f = {
   embedding: nativeFn('embedding'), crossEntropy: nativeFn('crossEntropy'), mseLoss: nativeFn('mseLoss'),
   cat: nativeFn('cat'), stack: nativeFn('stack'), oneHot: nativeFn('oneHot'),
 };
+/** The functional ops' addon functions, for the op recorder (trace.ts) only, as TENSOR_OPS. */
+export const FUNCTIONAL_OPS: Record<string, (...args: unknown[]) => unknown> = f;
 
 /** x @ weight^T + bias; weight is (out, in) as in PyTorch. */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {

@@ -5,3 +5,4 @@ export * from './functional.js';
 export { AdamW, clipGradNorm, zeroGrad, type ParamGroup, type AdamWOptions } from './optim.js';
 export * from './runtime.js';
 export { gradcheck, type GradcheckResult } from './gradcheck.js';
+export { traceOps, isTracing, type Trace, type TracedCall, type TracedValue, type TraceArg } from './trace.js';

@@ -54,6 +54,12 @@ const op = {
   uniformInit: call('uniformInit'), fillInit: call('fillInit'),
 };
 export { call as nativeFn };
+/**
+ * The cached addon functions of the Tensor methods, for the op recorder (trace.ts) only: it swaps
+ * entries for recording wrappers while a trace runs and puts the originals back, so ops cost the
+ * same as ever when no trace runs.
+ */
+export const TENSOR_OPS: Record<string, Fn> = op;
 
 const DTYPE_ARRAY: Record<DType, (n: number) => TypedArray> = {
   float32: (n) => new Float32Array(n), float64: (n) => new Float64Array(n), float16: (n) => new Uint16Array(n),
