@@ -136,7 +136,7 @@ export async function runLadder(o: LadderOptions): Promise<{ summary: LadderSumm
   }
 
   const todo = trainItems.filter((i) => trainedSteps(i.dir) < i.cfg.train.steps)
-    .map((i) => ({ cfg: i.cfg, out: i.dir, resume: existsSync(join(i.dir, 'last', 'state.json')), item: i }));
+    .map((i) => ({ cfg: i.cfg, out: i.dir, resume: existsSync(join(i.dir, 'last', 'state.json')), item: i, name: `train-${i.model}-seed-${i.seed}-rung-${i.rung.n}` }));
   log(`ladder: ${items.length} rung evaluations wanted (${items.length - toEval.length} already done), ` +
     `${todo.length} trainings to run (${trainItems.length - todo.length} already trained) -> ${out}`);
   const jobs = parallelPlan(Math.max(1, todo.length), cpus().length, o.jobs ?? 1).jobs;

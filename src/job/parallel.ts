@@ -30,6 +30,8 @@ export interface ParallelRun {
   out: string;
   /** Continue from `<out>/last`. */
   resume?: boolean;
+  /** Name of its log and spec files (default: the folder's base name; give one when runs share base names). */
+  name?: string;
 }
 
 export interface ParallelOptions {
@@ -97,7 +99,7 @@ export async function trainInParallel(runs: readonly ParallelRun[], o: ParallelO
     const cfg: RunConfig = r.cfg.train.threads > 0 ? r.cfg : { ...r.cfg, train: { ...r.cfg.train, threads: plan.threads } };
     const out = resolve(r.out);
     return {
-      name: basename(out), progress: { steps: r.cfg.train.steps, runDir: out },
+      name: r.name ?? basename(out), progress: { steps: r.cfg.train.steps, runDir: out },
       spec: { kind: 'train', cfg, out, dataRoot: o.dataRoot === undefined ? undefined : resolve(o.dataRoot), resume: r.resume ?? false },
     };
   });
