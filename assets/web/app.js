@@ -9,6 +9,9 @@ const LABELS = { age: 'Age (years)', sex: 'Sex', diabetes: 'Diabetes', diabetes_
 
 let token = sessionStorage.getItem(TOKEN_KEY) || '';
 let objectUrls = [];
+// Opened from a folder made by `retalign export web`: no API, the photo is graded on this device only.
+const STATIC = document.querySelector('meta[name="retalign-static"]') !== null;
+let device = null; // the on-device model (ondevice.js), loaded on first use
 
 function showError(message) {
   const box = $('error');
@@ -155,6 +158,7 @@ function renderFields(fields) {
   const order = ['age', 'sex', 'diabetes', 'diabetes_time', 'insulin', 'comorbidities', 'eye'];
   const shown = fields.filter((f) => order.includes(f.name)).sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
   $('patient-inputs').replaceChildren(...shown.map(fieldInput));
+  onSwitch();
   $('patient-fields').hidden = shown.length === 0;
 }
 
@@ -185,11 +189,52 @@ async function loadInfo() {
   if (!info.gradeHeads) $('result-status').textContent = 'This model has no grade heads: only search is available.';
 }
 
+/** The on-device model, loaded once from this page's web/ folder (model.json, model.onnx, ort/). */
+async function onDevice() {
+  if (device === null) {
+    $('result-status').textContent = 'Loading the model into this browser…';
+    const { loadOnDevice } = await import('./ondevice.js');
+    device = await loadOnDevice(new URL('./', import.meta.url), token);
+  }
+  return device;
+}
+
+/** The switch: on-device grading reads the photo alone, so the note and patient fields are disabled. */
+function onSwitch() {
+  const on = $('on-device').checked;
+  $('note').disabled = on;
+  for (const input of $('patient-inputs').querySelectorAll('input, select')) input.disabled = on;
+}
+
+async function gradeHere(file) {
+  const d = await onDevice();
+  releaseImages();
+  const r = await d.grade(file);
+  renderGrade(r, file);
+  $('device-line').textContent = `Graded on this device by ${d.meta.model} (ONNX, WebAssembly, ${d.threads} thread${d.threads === 1 ? '' : 's'}) ` +
+    `in ${Math.round(r.onDevice.ms)} ms; the photo was not uploaded.`;
+  $('device-line').hidden = false;
+}
+
 async function onGrade(ev) {
   ev.preventDefault();
   clearError();
   const file = $('image').files[0];
   if (!file) return;
+  if ($('on-device').checked) {
+    $('grade-button').disabled = true;
+    $('result-status').textContent = 'Grading on this device…';
+    try {
+      await gradeHere(file);
+    } catch (e) {
+      $('result-status').textContent = 'Grading failed.';
+      showError(e.message);
+    } finally {
+      $('grade-button').disabled = false;
+    }
+    return;
+  }
+  $('device-line').hidden = true;
   const form = new FormData();
   form.append('image', file, file.name);
   const note = $('note').value.trim();
@@ -249,6 +294,22 @@ async function start() {
   $('grade-form').addEventListener('submit', onGrade);
   $('search-form').addEventListener('submit', onSearch);
   $('token-form').addEventListener('submit', onToken);
+  $('on-device').addEventListener('change', onSwitch);
+  if (STATIC) {
+    $('on-device').checked = true;
+    $('on-device').disabled = true;
+    onSwitch();
+    $('search-section').hidden = true;
+    try {
+      const d = await onDevice();
+      $('model-line').textContent = `Model ${d.meta.model} · checkpoint ${d.meta.checkpointId.slice(0, 10)} · on this device only`;
+      $('result-status').textContent = 'Upload a photo to see its grades.';
+    } catch (e) {
+      $('model-line').textContent = 'The model could not be loaded.';
+      showError(e.message);
+    }
+    return;
+  }
   try {
     const health = await (await fetch('/healthz')).json();
     if (health.authRequired && !token) {

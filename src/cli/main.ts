@@ -26,7 +26,7 @@ function version(): string {
 }
 
 /** Command modules, loaded lazily so that `--help` and data commands never load libtorch. */
-const COMMANDS: string[] = ['data', 'synth', 'train', 'eval', 'report', 'demo', 'ladder', 'index', 'search', 'grade', 'serve'];
+const COMMANDS: string[] = ['data', 'synth', 'train', 'eval', 'report', 'demo', 'ladder', 'index', 'search', 'grade', 'serve', 'export'];
 
 /** Builds the program with every command registered. */
 export async function buildProgram(): Promise<Command> {

@@ -280,7 +280,7 @@ export async function buildApp(o: ServeOptions): Promise<ServeApp> {
   app.setNotFoundHandler(async (req, reply) =>
     reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]?.slice(0, 100)}`, statusCode: 404 }));
 
-  registerWeb(app);
+  registerWeb(app, ctx);
   registerMeta(app, ctx, metrics);
   registerGrade(app, ctx);
   registerSearch(app, ctx);
