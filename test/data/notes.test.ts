@@ -154,7 +154,7 @@ test('template hold-out: train and test notes use disjoint templates and share n
 
 test('options: defaults, unknown keys and bad values are rejected with the valid choices', () => {
   assert.deepEqual(resolveNoteOptions({}), DEFAULT_NOTE_OPTIONS);
-  assert.throws(() => resolveNoteOptions({ includeGrades: true }), /unknown key 'includeGrades' \(valid: includeGrade, includeFindings, includePatient, templateSplit, seed, kb\)/);
+  assert.throws(() => resolveNoteOptions({ includeGrades: true }), /unknown key 'includeGrades' \(valid: includeGrade, includeFindings, includePatient, includeRecord, templateSplit, seed, kb\)/);
   assert.throws(() => resolveNoteOptions({ templateSplit: 'val' }), /templateSplit = "val": expected 'train', 'test' or 'all'/);
   assert.throws(() => resolveNoteOptions({ includeGrade: 'yes' }), /includeGrade = "yes": expected true or false/);
   assert.throws(() => resolveNoteOptions({ seed: -1 }), /seed = -1/);
