@@ -108,6 +108,13 @@ export function ladderChartData(s: LadderSummary): { points: LadderPoint[]; refs
       points.push({ rung: rung.n, rungLabel, model, panel: 'ICDR accuracy', value: ladderMean(s, model, rung, (r) => r.grading.icdr?.report.accuracy ?? null) });
     }
   }
+  // The majority-class accuracy of each rung's evaluated set (the first model's; the set is the same for every model of a rung).
+  const first = modelsOf(s)[0];
+  for (const rung of s.rungs) {
+    if (first === undefined || cell(s, first, rung.n).length === 0) continue;
+    points.push({ rung: rung.n, rungLabel: `${rung.n} ${rung.name}`, model: 'majority class (always the commonest grade)', panel: 'ICDR accuracy',
+      value: ladderMean(s, first, rung, (r) => r.grading.icdr?.report.majorityBaseline.accuracy ?? null) });
+  }
   const refs: LadderReference[] = [
     { panel: 'Recall@1', label: `paper KEMT ${formatMetric(PAPER_CLAIMS.kemt.t2iR1, 'pct')} (CLAIMED)`, value: PAPER_CLAIMS.kemt.t2iR1 },
     { panel: 'Recall@1', label: `paper CLIP ${formatMetric(PAPER_CLAIMS.clip.t2iR1, 'pct')} (CLAIMED)`, value: PAPER_CLAIMS.clip.t2iR1 },
