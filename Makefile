@@ -2,7 +2,7 @@
 #   make demo   installs what is missing, builds, runs the main job
 #   make test   installs what is missing, builds, runs the whole test suite
 SHELL := /bin/bash
-APT_PACKAGES := libtorch-dev libopenblas0-pthread libjpeg62-turbo-dev python3-torch python3-numpy python3-pil fonts-dejavu-core chromium
+APT_PACKAGES := libtorch-dev libgloo-dev libopenblas0-pthread libjpeg62-turbo-dev python3-torch python3-numpy python3-pil fonts-dejavu-core chromium
 NODE ?= node
 
 .PHONY: deps apt npm native build test demo bench clean

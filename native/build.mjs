@@ -70,6 +70,25 @@ if (lt.root) {
 const libs = ['-Wl,--no-as-needed', '-ltorch', '-ltorch_cpu', '-lc10'];
 if (lt.cuda) libs.push('-ltorch_cuda', '-lc10_cuda');
 
+// Distributed training (native/dist.cc) needs c10d's headers and gloo's (ProcessGroupGloo.hpp includes
+// <gloo/...>: Debian's libgloo-dev; a Python torch ships them in include/). c10d's symbols live in
+// libtorch_cpu (Debian 1.13: nm -DC shows c10d::TCPStore, ProcessGroupGloo, Reducer), so no extra
+// library. Without the headers dist.cc compiles to functions that throw a clear error.
+// The compiler's default search path (/usr/include, /usr/local/include) holds a system libgloo-dev.
+const incRoots = [...(lt.root ? [join(lt.root, 'include')] : []), '/usr/include', '/usr/local/include'];
+const hasHeader = (rel) => incRoots.some((d) => existsSync(join(d, rel)));
+const dist = hasHeader('torch/csrc/distributed/c10d/ProcessGroupGloo.hpp') && hasHeader('gloo/algorithm.h');
+if (!dist) {
+  cflags.push('-DRETALIGN_NO_DIST');
+  console.log('native: c10d or gloo headers not found: distributed training disabled (Debian: apt-get install libgloo-dev)');
+} else if (lt.cuda && hasHeader('torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp')) {
+  // ProcessGroupNCCL.hpp is guarded by USE_C10D_NCCL (a define of torch's own build); nccl.h comes from
+  // the CUDA toolkit or the nvidia-nccl wheel next to torch.
+  cflags.push('-DRETALIGN_NCCL', '-DUSE_C10D_NCCL');
+  const ncclInc = join(dirname(lt.root), 'nvidia', 'nccl', 'include');
+  if (existsSync(ncclInc)) cflags.push(`-I${ncclInc}`);
+}
+
 const newest = Math.max(...[...sources, ...headers, fileURLToPath(import.meta.url)].map((f) => statSync(f).mtimeMs));
 const stamp = JSON.stringify({ how: lt.how, cflags, ldflags, libs, sources: sources.map((f) => f.slice(here.length + 1)) });
 const stampFile = join(here, 'build', 'stamp.json');

@@ -206,6 +206,7 @@ void RegisterTensorFns(Napi::Env env, Napi::Object exports);
 void RegisterOps(Napi::Env env, Napi::Object exports);
 void RegisterNN(Napi::Env env, Napi::Object exports);
 void RegisterAutograd(Napi::Env env, Napi::Object exports);
+void RegisterDist(Napi::Env env, Napi::Object exports);
 
 #define EXPORT(NAME, FN) exports.Set(NAME, Napi::Function::New(env, FN, NAME))
 

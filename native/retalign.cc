@@ -19,6 +19,7 @@ Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   retalign::RegisterOps(env, exports);
   retalign::RegisterNN(env, exports);
   retalign::RegisterAutograd(env, exports);
+  retalign::RegisterDist(env, exports);
   return exports;
 }
 

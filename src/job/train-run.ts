@@ -25,6 +25,8 @@ import { parseRunInfo } from '../run/info.js';
 import { readSplit } from '../data/split.js';
 import { checkOutputFolder } from '../data/paths.js';
 import { acquireRunLock, runLockHolder } from '../train/run-lock.js';
+import { DataParallel, shardBatches, torchrunEnv, type TorchrunEnv } from '../train/distributed.js';
+import { barrier } from '../tensor/dist.js';
 
 export interface TrainRunOptions {
   /**
@@ -38,6 +40,13 @@ export interface TrainRunOptions {
   log?: (msg: string) => void;
   /** Progress bar on a TTY ('auto') or plain lines ('off'). */
   progress?: 'auto' | 'off';
+  /**
+   * Data-parallel: this process's place (default: from WORLD_SIZE/RANK/... as torchrun sets them;
+   * null forces one process). Rank 0 prepares the data, holds the lock and writes the run's files.
+   */
+  dist?: TorchrunEnv | null;
+  /** A collective that waits longer fails naming the ranks that stopped answering (default 60 s). */
+  distTimeoutMs?: number;
 }
 
 /** The model config a run uses: the preset, with the run's image size and vocabulary. */
@@ -53,21 +62,30 @@ export function runModelConfig(cfg: RunConfig, vocabSize: number): ModelConfig {
   return m;
 }
 
-/** Shuffled mini-batches of the training items, with seeded horizontal flips. */
-export function trainBatchSource(items: PreparedItem[], cfg: RunConfig, m: ModelConfig, tabularDim: number, use?: CollateOptions['use']): BatchSource {
-  const B = Math.min(cfg.train.batchSize, items.length);
-  const per = Math.max(1, Math.floor(items.length / B));
+/**
+ * Shuffled mini-batches of the training items, with seeded horizontal flips. With `shard` (a
+ * data-parallel rank), the rank's part of each global batch of batchSize x worldSize (shardBatches;
+ * the epoch's order and flips are the same on every rank).
+ */
+export function trainBatchSource(items: PreparedItem[], cfg: RunConfig, m: ModelConfig, tabularDim: number, use?: CollateOptions['use'],
+  shard: { rank: number; worldSize: number } = { rank: 0, worldSize: 1 }): BatchSource {
+  const { rank, worldSize } = shard;
+  const B = Math.min(cfg.train.batchSize, Math.floor(items.length / worldSize));
+  if (B < 1) throw new Error(`${items.length} training exams cannot fill one batch on each of ${worldSize} processes`);
+  const per = Math.max(1, Math.floor(items.length / (B * worldSize)));
   return {
     batchesPerEpoch: per,
     *batchesForEpoch(_epoch: number, rng: Rng, from: number): Iterable<Batch> {
       // Order and flips for the whole epoch are drawn up front, so batch k never depends on `from`.
       const order = rng.shuffle(items.map((_, i) => i));
       const flips = order.map(() => rng.bernoulli(0.5));
+      const at = new Map(order.map((item, pos) => [item, pos]));
+      const mine = shardBatches(order, B, worldSize, rank);
       for (let k = from; k < per; k++) {
-        const idx = order.slice(k * B, (k + 1) * B);
+        const idx = mine[k] as number[];
         yield collate(idx.map((i) => items[i] as PreparedItem), {
           imageSize: m.image.imageSize, maxTokens: cfg.data.maxTokens, tabularDim,
-          flip: flips.slice(k * B, (k + 1) * B), device: cfg.train.device as Device, use,
+          flip: idx.map((i) => flips[at.get(i) as number] as boolean), device: cfg.train.device as Device, use,
         });
       }
     },
@@ -192,6 +210,8 @@ function checkRunSplit(out: string, data: PreparedData, named: string): void {
  * holds `<out>/train.lock` until it returns or throws.
  */
 export async function runTraining(cfg: RunConfig, o: TrainRunOptions): Promise<TrainRunResult> {
+  const env = o.dist === undefined ? torchrunEnv(process.env) : o.dist;
+  if (env !== null && env.worldSize > 1) return runTrainingRank(cfg, o, env);
   const log = o.log ?? ((m: string) => console.log(m));
   const out = resolve(o.out);
   const resume = o.resume ?? false;
@@ -208,21 +228,51 @@ export async function runTraining(cfg: RunConfig, o: TrainRunOptions): Promise<T
   }
 }
 
-async function trainLocked(cfg: RunConfig, o: TrainRunOptions & { out: string; resume: boolean; log: (m: string) => void }): Promise<TrainRunResult> {
+/**
+ * One rank of a data-parallel run: joins the group; rank 0 checks the folder, takes the lock and
+ * prepares the data (synthesis, split) while the others wait, then every rank trains its shard.
+ */
+async function runTrainingRank(cfg: RunConfig, o: TrainRunOptions, env: TorchrunEnv): Promise<TrainRunResult> {
+  const out = resolve(o.out);
+  const resume = o.resume ?? false;
+  const log = env.rank === 0 ? (o.log ?? ((m: string) => console.log(m))) : () => undefined;
+  const dp = DataParallel.join(env, { backend: cfg.train.device === 'cpu' ? 'gloo' : 'nccl', timeoutMs: o.distTimeoutMs ?? 60_000 });
+  log(`data-parallel: ${env.worldSize} processes (${env.localWorldSize} on this machine), rendezvous ${env.masterAddr}:${env.masterPort}; ` +
+    `global batch ${cfg.train.batchSize} x ${env.worldSize}`);
+  if (env.rank === 0) {
+    checkRunFolder(cfg, out, resume);
+    mkdirSync(out, { recursive: true });
+  }
+  const lock = env.rank === 0 ? acquireRunLock(out, { log }) : null;
+  try {
+    return await trainLocked(cfg, { ...o, out, resume, log }, dp, env);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function trainLocked(cfg: RunConfig, o: TrainRunOptions & { out: string; resume: boolean; log: (m: string) => void },
+  dp: DataParallel | null = null, env: TorchrunEnv | null = null): Promise<TrainRunResult> {
   const { out, log } = o;
-  const threads = cfg.train.threads > 0 ? cfg.train.threads : Math.max(1, cpus().length);
+  const main = dp === null || dp.isMain;
+  // On CPU the machine's cores are split between its processes.
+  const threads = cfg.train.threads > 0 ? cfg.train.threads : Math.max(1, Math.floor(cpus().length / (env?.localWorldSize ?? 1)));
   setNumThreads(threads);
   log(`run ${cfg.name} (${cfg.model.kind}, ${cfg.protocol} protocol, preset ${cfg.model.preset}, ${getNumThreads()} threads) -> ${out}`);
 
-  const dataCfg = cfg.data.imageSize > 0 ? cfg : { ...cfg, data: { ...cfg.data, imageSize: loadPreset(cfg.model.preset).image.imageSize } };
+  const sized = cfg.data.imageSize > 0 ? cfg : { ...cfg, data: { ...cfg.data, imageSize: loadPreset(cfg.model.preset).image.imageSize } };
+  // A data-parallel rank on CUDA trains on its own GPU (LOCAL_RANK); the recorded run config keeps 'cuda'.
+  const dataCfg = env !== null && cfg.train.device !== 'cpu' ? { ...sized, train: { ...sized.train, device: `cuda:${env.localRank}` as const } } : sized;
   // The run's own split.json, unless data.splitFile names a split shared with other runs (then copied here).
   const named = cfg.data.splitFile === null ? null : resolve(cfg.data.splitFile);
-  const data = await prepareData(dataCfg, o.dataRoot ?? out, { log, split: { path: named ?? join(out, 'split.json'), create: true } });
-  if (named !== null) {
+  if (!main) barrier(); // rank 0 synthesizes the data and writes the split first
+  const data = await prepareData(dataCfg, o.dataRoot ?? out, { log, split: { path: named ?? join(out, 'split.json'), create: main } });
+  if (named !== null && main) {
     checkRunSplit(out, data, named);
     writeFileSync(join(out, 'split.json'), JSON.stringify(data.split, null, 1) + '\n');
   }
-  writeFileSync(join(out, 'run-config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  if (main) writeFileSync(join(out, 'run-config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  if (dp !== null && main) barrier();
   const m = runModelConfig(dataCfg, data.tokenizer.vocabSize);
   const tabularDim = data.featurizer?.dim ?? 0;
   manualSeed(cfg.train.seed);
@@ -232,7 +282,7 @@ async function trainLocked(cfg: RunConfig, o: TrainRunOptions & { out: string; r
 
   if (cfg.train.device !== 'cpu') {
     if (!cudaIsAvailable()) throw new Error(`train.device is '${cfg.train.device}' but CUDA is not available in this libtorch build`);
-    model.to(cfg.train.device as Device);
+    model.to(env === null ? cfg.train.device as Device : `cuda:${env.localRank}` as Device);
   }
   const trainItems = data.ids.train.map((id) => data.items.get(id) as PreparedItem);
   const valItems = data.ids.val.map((id) => data.items.get(id) as PreparedItem);
@@ -249,7 +299,7 @@ async function trainLocked(cfg: RunConfig, o: TrainRunOptions & { out: string; r
     icdrClassWeights: cfg.loss.classWeights && caps.gradeHeads ? inverseFrequencyWeights(trainItems.map((x) => x.icdr), NUM_GRADES) : null,
     sdrgClassWeights: cfg.loss.classWeights && caps.gradeHeads ? inverseFrequencyWeights(trainItems.map((x) => x.sdrg), NUM_GRADES) : null,
   });
-  const source = trainBatchSource(trainItems, dataCfg, m, tabularDim);
+  const source = trainBatchSource(trainItems, dataCfg, m, tabularDim, undefined, dp ?? undefined);
   const epochs = Math.ceil(cfg.train.steps * cfg.train.accumSteps / source.batchesPerEpoch);
   const t0 = Date.now();
   const result = await train({
@@ -257,6 +307,7 @@ async function trainLocked(cfg: RunConfig, o: TrainRunOptions & { out: string; r
     valEval: valItems.length > 0 ? validator(model, valItems, m, dataCfg, tabularDim) : undefined,
     out,
     resume: o.resume,
+    ...(dp !== null ? { dist: dp } : {}),
     config: {
       seed: cfg.train.seed, epochs, maxSteps: cfg.train.steps, lr: cfg.train.lr, warmupSteps: cfg.train.warmupSteps,
       minLrRatio: cfg.train.minLrRatio, weightDecay: cfg.train.weightDecay, clipGradNorm: cfg.train.clipGradNorm, clipScope: cfg.train.clipScope,
@@ -269,6 +320,7 @@ async function trainLocked(cfg: RunConfig, o: TrainRunOptions & { out: string; r
     },
     extras: runInfoExtras({ format: RUN_FORMAT, runConfig: cfg, modelConfig: m, preprocessing: data.pre, dataset: data.datasetName, datasetPath: data.datasetPath }),
   });
+  dp?.leave();
   log(`trained ${result.step} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s; last checkpoint ${result.lastCheckpoint}` +
     (result.best ? `; best ${result.best.metric}=${result.best.value.toFixed(4)} at step ${result.best.step}` : ''));
   return { result, data, modelConfig: m, out };

@@ -62,6 +62,8 @@ export interface CheckpointState extends LoopPosition {
   objective: ObjectiveConfig;
   /** Opaque, JSON-serializable caller data (tokenizer vocab, tabular/image statistics, run config). */
   extras: Record<string, unknown>;
+  /** A data-parallel run's world size and every rank's libtorch RNG state (base64, rank order); absent for one process. */
+  dist?: { worldSize: number; torchRng: string[] };
 }
 
 export interface CheckpointContent {

@@ -27,6 +27,7 @@ import { epochRng, dropoutRng } from './streams.js';
 import { autocastDevice, checkPrecision, withAutocast } from './precision.js';
 import { CHECKPOINT_FORMAT, loadWeights, readCheckpoint, saveCheckpoint, type BestState, type LoadedCheckpoint, type LoopPosition } from '../run/checkpoint.js';
 import { MetricsLog, createProgress, type Progress } from './progress.js';
+import type { DataParallel } from './distributed.js';
 
 /** Where training batches come from (data loading and collation are the caller's). */
 export interface BatchSource {
@@ -77,6 +78,12 @@ export interface TrainArgs {
   resume?: boolean | string;
   /** JSON-serializable data stored in every checkpoint (tokenizer vocab, tabular/image stats, run config). */
   extras?: Record<string, unknown>;
+  /**
+   * Data-parallel training (src/train/distributed.ts): this process's rank in a joined group. Each
+   * rank's trainBatches must yield its own shard (shardBatches); rank 0 alone writes the run's files.
+   * Absent (or world size 1): the one-process loop, unchanged.
+   */
+  dist?: DataParallel;
 }
 
 export interface TrainResult {
@@ -180,6 +187,8 @@ interface Setup {
   schedule: ScheduleOptions;
   lastDir: string;
   bestDir: string;
+  /** Set only when more than one rank trains. */
+  dist: DataParallel | null;
 }
 
 /** Where a run starts: the loop position and the checkpoints already written. */
@@ -192,7 +201,7 @@ interface Start {
 
 /** A run in progress: its setup, position, output, and when it last validated and saved. */
 interface Run extends Setup, Start {
-  log: MetricsLog;
+  log: Pick<MetricsLog, 'write'>;
   progress: Progress;
   /** Wall clock and step at this process's start, and samples seen since (for samples/s). */
   t0: number;
@@ -219,7 +228,8 @@ function setUp(args: TrainArgs): Setup {
   const fwd = objective.forwardOptions(true, cfg);
   mkdirSync(out, { recursive: true });
   return { model, objective, source, valEval, hooks, extras: args.extras ?? {}, out, cfg, batchesPerEpoch: bpe, grouping, named, opt,
-    autocast, fwd, totalSteps, schedule, lastDir: join(out, 'last'), bestDir: join(out, 'best') };
+    autocast, fwd, totalSteps, schedule, lastDir: join(out, 'last'), bestDir: join(out, 'best'),
+    dist: args.dist !== undefined && args.dist.worldSize > 1 ? args.dist : null };
 }
 
 /**
@@ -232,15 +242,19 @@ function resumeOrStart(s: Setup, resume: TrainArgs['resume']): Start {
     if (existsSync(join(s.lastDir, 'state.json'))) {
       throw new Error(`train: ${s.out} already holds a run (${s.lastDir}); resume it or choose another output folder`);
     }
-    rmSync(s.bestDir, { recursive: true, force: true }); // a crashed run's `best` without a `last`: not this run's
-    manualSeed(s.cfg.seed);
+    if (s.dist === null || s.dist.isMain) rmSync(s.bestDir, { recursive: true, force: true }); // a crashed run's `best` without a `last`: not this run's
+    // Other ranks draw their own libtorch streams (dropout, masks); parameters come from rank 0.
+    manualSeed(s.dist === null || s.dist.isMain ? s.cfg.seed : s.cfg.seed + 7919 * s.dist.rank);
+    s.dist?.broadcastParameters(s.named.values());
     return { pos: { step: 0, epoch: 0, batchInEpoch: 0, best: null, badEvals: 0, stoppedEarly: false }, lastGood: null, bestSaved: null };
   }
   const ck = readCheckpoint(resume === true ? s.lastDir : resume);
   checkResumable(s, ck);
   loadWeights(s.model, ck.weights, ck.dir);
   s.opt.loadState(ck.optimizer);
-  setRngState(new Uint8Array(Buffer.from(ck.state.torchRng, 'base64')));
+  const rng = s.dist === null || s.dist.isMain ? ck.state.torchRng : ck.state.dist?.torchRng[s.dist.rank];
+  if (rng === undefined) throw new Error(`resume: ${ck.dir}/state.json holds no libtorch RNG state for rank ${s.dist?.rank}`);
+  setRngState(new Uint8Array(Buffer.from(rng, 'base64')));
   const st = ck.state;
   return {
     pos: { step: st.step, epoch: st.epoch, batchInEpoch: st.batchInEpoch, best: st.best, badEvals: st.badEvals, stoppedEarly: st.stoppedEarly },
@@ -253,6 +267,11 @@ function resumeOrStart(s: Setup, resume: TrainArgs['resume']): Start {
 function checkResumable(s: Setup, ck: LoadedCheckpoint): void {
   const { cfg, model, objective } = s;
   if (ck.state.model !== model.name) throw new Error(`resume: ${ck.dir} was written by model '${ck.state.model}', not '${model.name}'`);
+  const world = s.dist?.worldSize ?? 1;
+  if ((ck.state.dist?.worldSize ?? 1) !== world) {
+    throw new Error(`resume: ${ck.dir} was written by a run of ${ck.state.dist?.worldSize ?? 1} processes, this one has ${world}: ` +
+      'an exact resume needs the same world size (the shards, the global batch and the RNG states depend on it)');
+  }
   // Through the schema: a checkpoint written before a field existed reads as that field's default.
   const ckCfg = resolveTrainConfig(ck.state.config);
   const changed = Object.keys(cfg).filter((k) => !RESUME_MAY_CHANGE.includes(k) &&
@@ -270,10 +289,11 @@ function checkResumable(s: Setup, ck: LoadedCheckpoint): void {
 function beginRun(s: Setup, start: Start): Run {
   const { cfg, totalSteps, grouping } = s;
   const { pos, lastGood } = start;
-  const log = new MetricsLog(join(s.out, 'metrics.jsonl'), pos.step);
+  const main = s.dist === null || s.dist.isMain;
+  const log = main ? new MetricsLog(join(s.out, 'metrics.jsonl'), pos.step) : { write: (): void => undefined };
   log.write({ type: 'start', step: pos.step, totalSteps, resumedFrom: lastGood, model: s.model.name, config: cfg, objective: s.objective.config,
     params: { decay: grouping.decay.length, noDecay: grouping.noDecay.length, frozen: grouping.frozen.length } });
-  const progress = createProgress(cfg.progress, totalSteps, pos.step, cfg.logEvery);
+  const progress = createProgress(main ? cfg.progress : 'off', totalSteps, pos.step, cfg.logEvery);
   progress.note(`train config: ${JSON.stringify(cfg)}`);
   // A run that resumes where the last one validated (or finished) does not validate that step again.
   const lastEvalStep = pos.step >= totalSteps || pos.stoppedEarly || (cfg.evalEvery > 0 && pos.step % cfg.evalEvery === 0) ? pos.step : -1;
@@ -337,7 +357,12 @@ function microStep(run: Run, batch: Batch, microIndex: number): { loss: number; 
     return tidy(() => {
       const b = applyModalityDropout(batch, cfg.modalityDropout, dropoutRng(cfg.seed, microIndex), cfg.imageOnlyShare);
       // Forward and losses under autocast (bf16 matmuls); backward outside it, as torch.autocast.
-      const { total, parts } = withAutocast(run.autocast, () => objective.compute(model.forward(b, run.fwd), b));
+      const { total, parts } = withAutocast(run.autocast, () => {
+        const out = model.forward(b, run.fwd);
+        if (run.dist === null) return objective.compute(out, b);
+        const g = run.dist.globalContrastive(out, b); // contrastive parts over the global batch
+        return objective.compute(g.out, g.batch);
+      });
       for (const [k, v] of Object.entries(parts)) if (!Number.isFinite(v)) throw new NonFiniteLossError(pos.step + 1, k, v, run.lastGood);
       if (Object.keys(parts).length === 0) return null; // nothing to learn from this batch
       const loss = total.item();
@@ -378,6 +403,7 @@ async function optimizerStep(run: Run, seen: number): Promise<{ lr: number; grad
   const { cfg, pos, opt } = run;
   const lr = lrAt(pos.step, run.schedule);
   opt.setLr(lr);
+  run.dist?.syncGradients(run.grouping.params); // the mean over ranks: every rank takes the same step
   const logging = (pos.step + 1) % cfg.logEvery === 0 || pos.step + 1 === run.totalSteps;
   const gradNorms = logging ? moduleGradNorms(run.named) : null; // before clipping: where the gradient goes
   const gradNorm = clipGradients(run, cfg.clipGradNorm > 0 ? cfg.clipGradNorm : Number.POSITIVE_INFINITY);
@@ -401,12 +427,22 @@ async function optimizerStep(run: Run, seen: number): Promise<{ lr: number; grad
 function logStep(run: Run, epoch: number, sums: StepSums, step: { lr: number; gradNorm: number; gradNorms: Record<string, number> | null }): StepInfo {
   const { cfg, pos } = run;
   const { lr, gradNorm, gradNorms } = step;
-  run.samplesTotal += sums.samples;
-  const parts = Object.fromEntries(Object.entries(sums.parts).map(([k, a]) => [k, a.sum / a.n]));
-  const info: StepInfo = { step: pos.step, epoch, lr, loss: sums.n > 0 ? sums.loss / sums.n : Number.NaN, parts, gradNorm, samples: sums.samples };
+  let parts = Object.fromEntries(Object.entries(sums.parts).map(([k, a]) => [k, a.sum / a.n]));
+  let loss = sums.n > 0 ? sums.loss / sums.n : Number.NaN;
+  let samples = sums.samples;
+  if (run.dist !== null) {
+    // The whole job's step: parts and loss averaged over ranks (each rank computed the same parts), samples summed.
+    const keys = Object.keys(parts);
+    const m = run.dist.meanOf([loss, samples, ...keys.map((k) => parts[k] as number)]);
+    loss = m[0] as number;
+    samples = Math.round((m[1] as number) * run.dist.worldSize);
+    parts = Object.fromEntries(keys.map((k, i) => [k, m[i + 2] as number]));
+  }
+  run.samplesTotal += samples;
+  const info: StepInfo = { step: pos.step, epoch, lr, loss, parts, gradNorm, samples };
   const sps = run.samplesTotal / Math.max(1e-3, (Date.now() - run.t0) / 1000);
   if (pos.step % cfg.logEvery === 0 || pos.step === run.totalSteps) {
-    run.log.write({ type: 'train', step: pos.step, epoch, lr, loss: info.loss, parts, gradNorm, gradNorms, samples: sums.samples, samplesPerSec: sps,
+    run.log.write({ type: 'train', step: pos.step, epoch, lr, loss: info.loss, parts, gradNorm, gradNorms, samples, samplesPerSec: sps,
       elapsedSec: (Date.now() - run.t0) / 1000, stepsThisRun: pos.step - run.startStep });
   }
   run.progress.update({ step: pos.step, loss: info.loss, parts, samplesPerSec: sps, lr, gradNorms });
@@ -448,6 +484,13 @@ async function validate(run: Run): Promise<boolean> {
 async function save(run: Run, kind: 'last' | 'best'): Promise<void> {
   const { pos, cfg } = run;
   const dir = kind === 'last' ? run.lastDir : run.bestDir;
+  // Every rank's libtorch RNG state (a collective: all ranks save together); rank 0 writes.
+  const rngs = run.dist?.gatherBytes(getRngState()) ?? null;
+  if (run.dist !== null && !run.dist.isMain) {
+    if (kind === 'last') run.lastGood = dir;
+    else run.bestSaved = dir;
+    return;
+  }
   saveCheckpoint(dir, {
     weights: run.named,
     optimizer: run.opt.saveState(),
@@ -456,6 +499,7 @@ async function save(run: Run, kind: 'last' | 'best'): Promise<void> {
       torchRng: Buffer.from(getRngState()).toString('base64'),
       dataRng: { seed: cfg.seed, epoch: pos.epoch, batchInEpoch: pos.batchInEpoch, step: pos.step },
       config: cfg, objective: run.objective.config, extras: run.extras,
+      ...(rngs === null || run.dist === null ? {} : { dist: { worldSize: run.dist.worldSize, torchRng: rngs.map((b) => Buffer.from(b).toString('base64')) } }),
     },
   });
   if (kind === 'last') run.lastGood = dir;
