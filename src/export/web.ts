@@ -37,12 +37,12 @@ export function ortDir(): string {
 /** The marker that tells the page it was opened from a static folder (no API: on-device grading only). */
 export const STATIC_MARKER = '<meta name="retalign-static" content="1">';
 
-/** index.html; `static` adds the marker. */
+/** index.html; `static` adds the marker and makes the page's links relative (the folder may sit under any path). */
 export function pageHtml(mode: 'serve' | 'static'): string {
   const html = readFileSync(assetPath('web', 'index.html'), 'utf8');
   if (mode === 'serve') return html;
   if (!html.includes('</head>')) throw new Error(`${assetPath('web', 'index.html')}: no </head> to put the static marker before`);
-  return html.replace('</head>', `  ${STATIC_MARKER}\n</head>`);
+  return html.replace('</head>', `  ${STATIC_MARKER}\n</head>`).replaceAll('="/web/', '="web/');
 }
 
 /** Writes the static folder; returns the files written (relative to `out`). */

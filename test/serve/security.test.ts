@@ -87,7 +87,8 @@ test('a non-loopback server refuses to start without a token, and answers 401 wi
 });
 
 /** The routes meant to be open: liveness, the page and its files, the API description and its docs page. Nothing else. */
-const PUBLIC = new Set(['GET /healthz', 'GET /', 'GET /web/app.js', 'GET /web/style.css', 'GET /openapi.json']);
+const PUBLIC = new Set(['GET /healthz', 'GET /', 'GET /web/app.js', 'GET /web/style.css', 'GET /openapi.json',
+  'GET /web/ondevice.js', 'GET /web/ondevice-worker.js', 'GET /web/ort/ort.wasm.min.mjs', 'GET /web/ort/ort-wasm-simd-threaded.mjs', 'GET /web/ort/ort-wasm-simd-threaded.wasm']);
 const isPublic = (key: string): boolean => PUBLIC.has(key) || /^GET \/docs(\/|$)/.test(key); // @fastify/swagger-ui's page, files and document
 
 test('closed by default: every registered route but the public ones answers 401 without the token, a new one too', async () => {
