@@ -7,35 +7,70 @@
  * from scratch on a few hundred photos learns lesions in tens of steps instead of sitting on the
  * chance-loss plateau for hundreds.
  *
- * The norm is a GroupNorm (`image.stemNorm: 'group'`: up to 8 groups of channels, each normalized
- * over its channels and the whole feature map) or a LayerNorm over the channels at each pixel
- * (`'layer'`, ConvNeXt's LayerNorm2d), rather than the paper's BatchNorm: no running statistics,
- * identical in training and inference, independent of the batch. GroupNorm keeps what a per-pixel
- * norm divides away (how much brighter or redder one spot is than the rest of the map): in the
- * PyTorch peer of the small tower trained on the photo alone (300 steps, seed 1, test kappa), a
- * BatchNorm stem reached 0.862, GroupNorm 0.820 and the per-pixel LayerNorm 0.767. Convolutions are He-initialized (fan-in, ReLU gain), which is what lets the stem learn
- * fast; the N(0, 0.02) init of the transformer layers is far too small for a 27-input 3x3 conv.
+ * The norm (`image.stemNorm`) is a BatchNorm ('batch': batch statistics in training, running
+ * statistics in inference, saved with the weights as buffers), a GroupNorm ('group': up to 8 groups
+ * of channels, each normalized over its channels and the whole feature map) or a LayerNorm over the
+ * channels at each pixel ('layer', ConvNeXt's LayerNorm2d). GroupNorm and BatchNorm keep what a
+ * per-pixel norm divides away (how much brighter or redder one spot is than the rest of the map): in
+ * the PyTorch peer of the small tower trained on the photo alone (300 steps, seed 1, test kappa), a
+ * BatchNorm stem reached 0.862, GroupNorm 0.820 and the per-pixel LayerNorm 0.767. Convolutions are
+ * He-initialized (fan-in, ReLU gain), which is what lets the stem learn fast; the N(0, 0.02) init of
+ * the transformer layers is far too small for a 27-input 3x3 conv.
  *
  * @example new ConvStem(3, 16, 192).forward(images) // (B, 3, 96, 96) -> (B, 36, 192), like PatchEmbed(3, 16, 192)
  */
-import { conv2d, groupNorm, layerNorm, tidy, type Tensor } from '../tensor/index.js';
+import { conv2d, groupNorm, layerNorm, noGrad, tidy, type Tensor } from '../tensor/index.js';
 import { normal, ones, zeros } from './init.js';
 import { checkDim } from './linear.js';
 import { Module } from './module.js';
 
-/** How each stem conv's output is normalized (no batch statistics either way). */
-export type StemNorm = 'layer' | 'group';
+/** How each stem conv's output is normalized. */
+export type StemNorm = 'layer' | 'group' | 'batch';
+
+/** BatchNorm running-statistics momentum (PyTorch's default). */
+export const BATCH_NORM_MOMENTUM = 0.1;
 
 /** Groups of a stem GroupNorm over C channels: the largest of 8, 4, 2, 1 that divides C. */
 export function stemGroups(C: number): number {
   return [8, 4, 2, 1].find((g) => C % g === 0) as number;
 }
 
-/** One stride-2 3x3 conv (no bias: a norm follows) + channel LayerNorm or GroupNorm + ReLU. */
+/**
+ * BatchNorm over (B, C, H, W) per channel: in training, the batch's statistics (biased variance), and
+ * the running statistics move toward them (momentum 0.1, unbiased variance, as PyTorch's BatchNorm2d);
+ * in eval, the running statistics, so a photo's grade does not depend on the others in its batch.
+ */
+export function batchNorm2d(y: Tensor, runningMean: Tensor, runningVar: Tensor, weight: Tensor, bias: Tensor,
+  training: boolean, eps = 1e-5, momentum = BATCH_NORM_MOMENTUM): Tensor {
+  return tidy(() => {
+    const C = y.size(1);
+    let mean: Tensor; // (1, C, 1, 1)
+    let variance: Tensor; // (1, C, 1, 1)
+    if (training) {
+      mean = y.mean([0, 2, 3], true);
+      variance = y.sub(mean).pow(2).mean([0, 2, 3], true);
+      const n = y.numel / C;
+      noGrad(() => {
+        runningMean.copy_(runningMean.mul(1 - momentum).add(mean.detach().reshape([C]).mul(momentum)));
+        runningVar.copy_(runningVar.mul(1 - momentum).add(variance.detach().reshape([C]).mul(momentum * n / Math.max(1, n - 1))));
+      });
+    } else {
+      mean = runningMean.reshape([1, C, 1, 1]);
+      variance = runningVar.reshape([1, C, 1, 1]);
+    }
+    const scale = variance.add(eps).rsqrt().mul(weight.reshape([1, C, 1, 1])); // (1, C, 1, 1)
+    return y.sub(mean).mul(scale).add(bias.reshape([1, C, 1, 1])); // (B, C, H, W)
+  });
+}
+
+/** One stride-2 3x3 conv (no bias: a norm follows) + channel LayerNorm, GroupNorm or BatchNorm + ReLU. */
 class StemLayer extends Module {
   weight: Tensor;
   normWeight: Tensor;
   normBias: Tensor;
+  /** BatchNorm running statistics (stemNorm 'batch' only): saved with the weights, never trained. */
+  runningMean?: Tensor;
+  runningVar?: Tensor;
   readonly out: number;
   readonly norm: StemNorm;
 
@@ -46,12 +81,19 @@ class StemLayer extends Module {
     this.weight = this.param('weight', normal([outCh, inCh, 3, 3], Math.sqrt(2 / (inCh * 9)))); // (Co, Ci, 3, 3), He init
     this.normWeight = this.param('normWeight', ones([outCh]), { decay: false }); // (Co)
     this.normBias = this.param('normBias', zeros([outCh]), { decay: false }); // (Co)
+    if (norm === 'batch') {
+      this.runningMean = this.buffer('runningMean', zeros([outCh])); // (Co)
+      this.runningVar = this.buffer('runningVar', ones([outCh])); // (Co)
+    }
   }
 
   /** (B, Ci, H, W) -> (B, Co, H/2, W/2). */
   forward(x: Tensor): Tensor {
     return tidy(() => {
       const y = conv2d(x, this.weight, null, 2, 1); // (B, Co, H/2, W/2)
+      if (this.norm === 'batch') {
+        return batchNorm2d(y, this.runningMean as Tensor, this.runningVar as Tensor, this.normWeight, this.normBias, this.training).relu();
+      }
       if (this.norm === 'group') return groupNorm(y, stemGroups(this.out), this.normWeight, this.normBias, 1e-6).relu(); // (B, Co, H/2, W/2)
       const t = y.permute([0, 2, 3, 1]); // (B, H/2, W/2, Co)
       return layerNorm(t, [this.out], this.normWeight, this.normBias, 1e-6).relu().permute([0, 3, 1, 2]); // (B, Co, H/2, W/2)

@@ -8,4 +8,4 @@ export { MultiHeadSelfAttention, keyMaskBlocked, maskValue, type AttentionOption
 export { Mlp, type MlpOptions } from './mlp.js';
 export { PreNormBlock, PostNormBlock, type BlockConfig, type BlockResult } from './block.js';
 export { PatchEmbed } from './patch-embed.js';
-export { ConvStem, stemChannels } from './conv-stem.js';
+export { ConvStem, batchNorm2d, stemChannels } from './conv-stem.js';

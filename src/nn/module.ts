@@ -34,7 +34,7 @@ export interface LoadOptions {
   source?: string;
 }
 
-type Entry = { kind: 'param'; name: string; decay: boolean } | { kind: 'child'; name: string; module: Module };
+type Entry = { kind: 'param'; name: string; decay: boolean; buffer?: true } | { kind: 'child'; name: string; module: Module };
 
 const FLOAT_DTYPES: readonly string[] = ['float32', 'float64', 'float16', 'bfloat16'];
 
@@ -48,6 +48,19 @@ export abstract class Module {
     keep(t);
     t.requireGrad(true);
     this.entries.push({ kind: 'param', name, decay: o.decay ?? t.ndim >= 2 });
+    return t;
+  }
+
+  /**
+   * Registers a buffer held in the field `name`: state that is saved and loaded with the parameters
+   * (a checkpoint key like any parameter) but is not trained (no grad, so the optimizer leaves it
+   * out) and never decays, e.g. a BatchNorm's running statistics. Update it in place (copy_).
+   */
+  protected buffer(name: string, t: Tensor): Tensor {
+    this.checkName(name);
+    keep(t);
+    t.requireGrad(false);
+    this.entries.push({ kind: 'param', name, decay: false, buffer: true });
     return t;
   }
 
@@ -176,7 +189,7 @@ export abstract class Module {
         }
         const old = this.field(e.name);
         const moved = keep(old.to(deviceOrDtype, dtype));
-        moved.requireGrad(true);
+        moved.requireGrad(e.buffer !== true);
         (this as unknown as Record<string, unknown>)[e.name] = moved;
         if (moved.handle !== old.handle) old.dispose();
       }
