@@ -29,7 +29,7 @@ export class ClipBaseline extends ImageTextTowers {
   forward(batch: Batch, o: ForwardOptions): ModelOutput {
     this.train(o.training);
     return tidy(() => ({
-      imageEmb: batch.images === null ? null : this.imageProj.forward(this.image.cls(batch.images)), // (B, E)
+      imageEmb: batch.images === null ? null : this.imageProj.forward(this.image.pooled(batch.images)), // (B, E)
       textEmb: batch.tokenIds === null ? null : this.textProj.forward(this.text.pooled(batch.tokenIds, batch.attentionMask)), // (B, E)
       tabEmb: null,
       logitScale: this.logitScale.view([]), // () alias: disposing outputs leaves the parameter alive

@@ -28,10 +28,16 @@ export const VitConfigSchema = section({
     description: "How pixels become tokens: 'patch' (ViT's P x P conv, needed to load pretrained ViT weights) or 'conv' " +
       '(log2(P) stride-2 3x3 convs, Xiao et al. 2021: learns from a few hundred photos on a CPU; patchSize a power of 2).',
   }),
-  stemNorm: literals(['layer', 'group'], {
+  stemNorm: literals(['layer', 'group', 'batch'], {
     default: 'layer',
-    description: "The norm after each conv of the 'conv' stem: 'layer' (over the channels at each pixel) or 'group' " +
-      '(GroupNorm, up to 8 groups, over channels and the whole map: keeps how a spot differs from its surroundings).',
+    description: "The norm after each conv of the 'conv' stem: 'layer' (over the channels at each pixel), 'group' " +
+      "(GroupNorm, up to 8 groups, over channels and the whole map: keeps how a spot differs from its surroundings) or 'batch' " +
+      '(BatchNorm: batch statistics in training, running statistics saved with the weights in inference).',
+  }),
+  pooling: literals(['cls', 'mean'], {
+    default: 'cls',
+    description: "The photo's vector: the [CLS] token's output ('cls', ViT's; pretrained weights expect it) or the mean of the " +
+      "patch tokens' outputs ('mean': every patch feeds the heads from the first step, as in a CNN's global pooling).",
   }),
   channels: Type.Integer({ minimum: 1, default: 3, description: 'Input channels (3: RGB).' }),
   width: width(768),

@@ -82,19 +82,19 @@ export class Kemt extends ImageTextTowers {
     const nRecon = Math.ceil(f * batch.size);
     const head = (t: Tensor): Tensor => (nRecon >= batch.size ? t : t.narrow(0, 0, nRecon)); // the side passes' sub-batch
     return tidy(() => {
-      const imgCls = batch.images === null ? null : this.image.cls(batch.images); // (B, Di)
+      const imgVec = batch.images === null ? null : this.image.pooled(batch.images); // (B, Di)
       const txtCls = batch.tokenIds === null ? null : this.text.pooled(batch.tokenIds, batch.attentionMask); // (B, Dt)
       const tabTok = batch.tabular === null ? null : this.tabular.forward(batch.tabular); // (B, Dtab)
-      const fused = this.fusion.forward([imgCls, txtCls, tabTok], batch.present).pooled; // (B, W)
-      const imageIcdr = imgCls === null ? null : this.icdrImageHead.forward(imgCls); // (B, 5)
-      const imageSdrg = imgCls === null ? null : this.sdrgImageHead.forward(imgCls); // (B, 5)
+      const fused = this.fusion.forward([imgVec, txtCls, tabTok], batch.present).pooled; // (B, W)
+      const imageIcdr = imgVec === null ? null : this.icdrImageHead.forward(imgVec); // (B, 5)
+      const imageSdrg = imgVec === null ? null : this.sdrgImageHead.forward(imgVec); // (B, 5)
       // A photo alone at inference (no note and no record, by null inputs or by batch.present) is
       // graded by the image-only heads, which every training sample teaches; the fusion of a single
       // token only sees the photo alone on the samples that modality dropout picks.
-      const photoOnly = o.training || imgCls === null ? null : this.photoOnlyRows(batch, txtCls !== null, tabTok !== null); // (B, 1) bool
+      const photoOnly = o.training || imgVec === null ? null : this.photoOnlyRows(batch, txtCls !== null, tabTok !== null); // (B, 1) bool
       const grade = (img: Tensor | null, fusedLogits: Tensor): Tensor => (photoOnly === null ? fusedLogits : where(photoOnly, img as Tensor, fusedLogits)); // (B, 5)
       return {
-        imageEmb: imgCls === null ? null : this.imageProj.forward(imgCls), // (B, E)
+        imageEmb: imgVec === null ? null : this.imageProj.forward(imgVec), // (B, E)
         textEmb: txtCls === null ? null : this.textProj.forward(txtCls), // (B, E)
         tabEmb: tabTok === null ? null : this.tabProj.forward(tabTok), // (B, E)
         logitScale: this.logitScale.view([]), // () alias: disposing outputs leaves the parameter alive

@@ -59,7 +59,7 @@ export abstract class ImageTextTowers extends Module implements TrainableModel {
    * @example model.encodeImage(images).matmul(model.encodeText(ids, mask).transpose(0, 1)) // (B, B) cosine
    */
   encodeImage(images: Tensor): Tensor {
-    return this.inference(() => this.imageProj.forward(this.image.cls(images)));
+    return this.inference(() => this.imageProj.forward(this.image.pooled(images)));
   }
 
   /** Retrieval embeddings of notes, inference mode: ids (B, L), mask (B, L) or null -> (B, E). */

@@ -8,6 +8,7 @@
  *
  * @example
  *   const vit = new VisionTransformer(loadPreset('tiny').image);
+ *   const v = vit.pooled(images);           // (B, 32): [CLS] or the patch mean, by image.pooling
  *   const tokens = vit.forward(images);      // (B, 3, 32, 32) -> (B, 1 + 16, 32); [CLS] = tokens[:, 0]
  *   const heat = vit.attentionRollout(images); // (B, 16), rows sum to 1
  */
@@ -57,6 +58,15 @@ export class VisionTransformer extends Module {
     return tidy(() => this.forward(images).select(1, 0)); // (B, D)
   }
 
+  /**
+   * The photo's vector by image.pooling: the [CLS] token's output, or the mean of the patch tokens'
+   * outputs (both after the final LayerNorm). (B, 3, H, W) -> (B, D).
+   */
+  pooled(images: Tensor): Tensor {
+    if (this.config.pooling === 'cls') return this.cls(images);
+    return tidy(() => this.forward(images).narrow(1, 1, this.numPatches).mean(1)); // (B, D)
+  }
+
   /** Token embeddings entering block 0: (B, 1 + Nk, D). */
   private embed(images: Tensor, keep: Tensor | null): Tensor {
     const { imageSize, channels } = this.config;
@@ -78,8 +88,9 @@ export class VisionTransformer extends Module {
 
   /**
    * Attention rollout (Abnar & Zuidema 2020) over all blocks: per block, heads averaged and the
-   * residual added as (A + I) / 2, multiplied from the first block to the last; returns the [CLS]
-   * row over the patches, renormalized to sum to 1. (B, 3, H, W) -> (B, Np).
+   * residual added as (A + I) / 2, multiplied from the first block to the last; returns the row of
+   * the pooled vector over the patches (the [CLS] row, or with image.pooling 'mean' the mean of the
+   * patch tokens' rows), renormalized to sum to 1. (B, 3, H, W) -> (B, Np).
    */
   attentionRollout(images: Tensor): Tensor {
     return tidy(() => {
@@ -95,8 +106,10 @@ export class VisionTransformer extends Module {
         rollout = rollout === null ? a : a.matmul(rollout); // (B, T, T)
       }
       if (rollout === null) throw new Error('attentionRollout: the ViT has no blocks');
-      const clsRow = rollout.select(1, 0).narrow(1, 1, T - 1); // (B, Np)
-      return clsRow.div(clsRow.sum(1, true)); // (B, Np)
+      const row = this.config.pooling === 'cls'
+        ? rollout.select(1, 0).narrow(1, 1, T - 1) // (B, Np)
+        : rollout.narrow(1, 1, T - 1).mean(1).narrow(1, 1, T - 1); // (B, Np)
+      return row.div(row.sum(1, true)); // (B, Np)
     });
   }
 }

@@ -51,7 +51,7 @@ describe('model config', () => {
     const p = loadPreset('paper');
     assert.deepEqual(
       { ...p.image, mean: undefined, std: undefined },
-      { imageSize: 224, patchSize: 16, stem: 'patch', stemNorm: 'layer', channels: 3, width: 768, layers: 12, heads: 12, mlpDim: 3072, layerNormEps: 1e-12, dropout: 0, attnDropout: 0, mean: undefined, std: undefined },
+      { imageSize: 224, patchSize: 16, stem: 'patch', stemNorm: 'layer', pooling: 'cls', channels: 3, width: 768, layers: 12, heads: 12, mlpDim: 3072, layerNormEps: 1e-12, dropout: 0, attnDropout: 0, mean: undefined, std: undefined },
     );
     assert.deepEqual(p.text, {
       vocabSize: 28996, width: 768, layers: 12, heads: 12, mlpDim: 3072, maxPositions: 512, typeVocabSize: 2,

@@ -168,6 +168,33 @@ describe('Kemt (tiny preset)', () => {
     m.dispose();
   });
 
+  it("image.pooling 'mean': the photo's vector is the mean of the patch tokens' outputs, and the heatmap their rollout row", () => {
+    manualSeed(6);
+    const cfg = JSON.parse(JSON.stringify(tiny)) as typeof tiny;
+    cfg.image.pooling = 'mean';
+    const m = buildModel(cfg, { vocabSize: V, tabularDim: F }) as Kemt;
+    m.train(false);
+    const images = Tensor.randn([2, cfg.image.channels, cfg.image.imageSize, cfg.image.imageSize]);
+    const tokens = m.image.forward(images); // (2, 1 + Np, D)
+    const Np = m.image.numPatches;
+    const D = cfg.image.width;
+    const seq = tokens.toNumbers();
+    const want = Array.from({ length: 2 * D }, (_, k) => {
+      const b = Math.floor(k / D);
+      const d = k % D;
+      let s = 0;
+      for (let t = 1; t <= Np; t++) s += seq[(b * (1 + Np) + t) * D + d] as number;
+      return s / Np;
+    });
+    const got = m.image.pooled(images).toNumbers();
+    close(got, want, 1e-5, 'mean of patch outputs');
+    assert.ok(got.some((v, k) => Math.abs(v - (seq[Math.floor(k / D) * (1 + Np) * D + (k % D)] as number)) > 1e-3), 'differs from the [CLS] output');
+    const heat = m.image.attentionRollout(images).toNumbers();
+    assert.equal(heat.length, 2 * Np);
+    close([heat.slice(0, Np).reduce((a, b) => a + b, 0)], [1], 1e-5, 'heatmap sums to 1');
+    m.dispose();
+  });
+
   it('any subset of modalities grades with finite probabilities; absent = not presented', () => {
     const m = kemt(4);
     const batch = makeBatch(3, 6);
