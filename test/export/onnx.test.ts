@@ -1,7 +1,8 @@
 // ONNX export: the tiny trained serve fixture exported from its own recorded forward pass, run by
 // onnxruntime-node on 16 twin photos prepared by the server's preprocessing; grades, embeddings and
 // the attention rollout equal retalign's within 1e-4. Also: every modality exported and fed; the
-// metadata; refusals that name the op; the op tables untouched outside a trace.
+// metadata; refusals that name the op; the op tables untouched outside a trace; conv stems and the
+// CLIP baseline (random weights) exported the same way.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -15,6 +16,13 @@ import { exportOnnx, parseParts, sourceOf, type OnnxMeta } from '../../src/expor
 import { traceToGraph, UnsupportedOpError } from '../../src/export/onnx-graph.js';
 import { decodeModel } from '../../src/export/onnx-proto.js';
 import { serveFixture, type ServeFixture } from '../serve/fixture.js';
+import { manualSeed } from '../../src/tensor/index.js';
+import { buildModel, resolveConfig } from '../../src/models/index.js';
+import { presetsDir } from '../../src/models/presets.js';
+import { Tokenizer } from '../../src/data/tokenizer/tokenizer.js';
+import { buildVocab } from '../../src/data/tokenizer/builder.js';
+import { resolveImageConfig } from '../../src/data/images/config.js';
+import { resolveNoteOptions } from '../../src/data/notes/builder.js';
 
 let fx: ServeFixture;
 let run: LoadedRun;
@@ -130,4 +138,45 @@ test('outside a trace the op tables hold the addon functions themselves (no reco
     traceOps({ x }, [], () => ({ y: x.exp() }));
   }));
   for (const [k, f] of Object.entries(before)) assert.equal(TENSOR_OPS[k], f, `TENSOR_OPS.${k} was not restored`);
+});
+
+test('other towers export the same way: conv stems (LayerNorm, GroupNorm) and the CLIP baseline, random weights, within 1e-4', async () => {
+  const tiny = JSON.parse(readFileSync(join(presetsDir(), 'tiny.json'), 'utf8')) as { image: Record<string, unknown> } & Record<string, unknown>;
+  const tokenizer = new Tokenizer(buildVocab(['dot haemorrhages', 'new vessels'], { size: 200, lowercase: true, minFrequency: 1 }), { lowercase: true, maxLength: 16 });
+  const variants: [string, Record<string, unknown>][] = [
+    ['conv-layer', { ...tiny, image: { ...tiny.image, stem: 'conv', stemNorm: 'layer' } }],
+    ['conv-group', { ...tiny, image: { ...tiny.image, stem: 'conv', stemNorm: 'group' } }],
+    ['clip', { ...tiny, architecture: 'clip' }],
+  ];
+  for (const [name, json] of variants) {
+    manualSeed(3);
+    const config = resolveConfig(json, name);
+    const model = buildModel(config, { vocabSize: tokenizer.vocabSize, tabularDim: 4, specialIds: tokenizer });
+    const S = config.image.imageSize;
+    const src = {
+      model, checkpointId: name, name: `test/${name}`,
+      pre: { tokenizer: tokenizer.toJSON(), tabular: null, maxTokens: 16, image: resolveImageConfig({ size: S }), notes: { ...resolveNoteOptions({}), templateHoldout: false } },
+    };
+    const { bytes, meta } = exportOnnx(src);
+    assert.deepEqual(meta.outputs, name === 'clip' ? ['image_embedding', 'attention'] : ['icdr_logits', 'sdrg_logits', 'icdr_probs', 'sdrg_probs', 'image_embedding', 'attention']);
+    const session = await ort.InferenceSession.create(bytes);
+    let worst = 0;
+    for (let k = 0; k < 3; k++) {
+      const x = noGrad(() => tidy(() => Tensor.randn([1, 3, S, S]).toFloat32()));
+      const r = await session.run({ image: new ort.Tensor('float32', x, [1, 3, S, S]) });
+      const ref = noGrad(() => tidy(() => {
+        const img = Tensor.from(x, [1, 3, S, S]);
+        const o = model.forward({
+          images: img, tokenIds: null, attentionMask: null, tabular: null, icdr: null, sdrg: null,
+          present: Tensor.from([true, false, false], [1, 3], 'bool'), noteGroup: new Int32Array(1), size: 1,
+        }, { training: false, maeMaskRatio: 0, mlmProb: 0 });
+        return { icdr: o.icdrLogits?.toFloat32() ?? null, emb: (o.imageEmb as Tensor).toFloat32(), att: model.imageAttention(img).toFloat32() };
+      }));
+      worst = Math.max(worst, maxDiff(r['image_embedding']?.data as Float32Array, ref.emb), maxDiff(r['attention']?.data as Float32Array, ref.att));
+      if (ref.icdr !== null) worst = Math.max(worst, maxDiff(r['icdr_logits']?.data as Float32Array, ref.icdr));
+    }
+    assert.ok(worst <= TOL, `${name}: largest difference ${worst}`);
+    await session.release();
+    model.dispose();
+  }
 });
