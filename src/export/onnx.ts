@@ -133,20 +133,21 @@ export function exportOnnx(run: ExportSource, o: ExportOptions = {}): { bytes: U
 
   const wasTraining = model.training;
   const graph = noGrad(() => tidy(() => {
+    const device = model.logitScale.device; // the traced inputs sit where the weights are
     const inputs: Record<string, Tensor> = {};
-    if (has('image')) inputs['image'] = Tensor.zeros([1, 3, S, S]);
+    if (has('image')) inputs['image'] = Tensor.zeros([1, 3, S, S], 'float32', device);
     if (has('text')) {
-      inputs['token_ids'] = Tensor.zeros([1, L], 'int64');
-      inputs['attention_mask'] = Tensor.ones([1, L], 'int64');
+      inputs['token_ids'] = Tensor.zeros([1, L], 'int64', device);
+      inputs['attention_mask'] = Tensor.ones([1, L], 'int64', device);
     }
-    if (has('tabular')) inputs['tabular'] = Tensor.zeros([1, F]);
+    if (has('tabular')) inputs['tabular'] = Tensor.zeros([1, F], 'float32', device);
     const multi = Number(has('image')) + Number(has('text')) + Number(has('tabular')) > 1;
-    if (multi) inputs['present'] = Tensor.from([has('image'), has('text'), has('tabular')], [1, 3], 'bool');
+    if (multi) inputs['present'] = Tensor.full([1, 3], true, 'bool', device);
     const trace = traceOps(inputs, model.namedParameters(), () => {
       const batch: Batch = {
         images: inputs['image'] ?? null, tokenIds: inputs['token_ids'] ?? null, attentionMask: inputs['attention_mask'] ?? null,
         tabular: inputs['tabular'] ?? null, icdr: null, sdrg: null,
-        present: inputs['present'] ?? Tensor.from([has('image'), has('text'), has('tabular')], [1, 3], 'bool'), // a constant of the graph
+        present: inputs['present'] ?? Tensor.from([has('image'), has('text'), has('tabular')], [1, 3], 'bool').to(device), // a constant of the graph
         noteGroup: new Int32Array(1), size: 1,
       };
       const out = model.forward(batch, { training: false, maeMaskRatio: 0, mlmProb: 0 });

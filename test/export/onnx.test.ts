@@ -5,8 +5,10 @@
 // CLIP baseline (random weights) exported the same way.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { main } from '../../src/cli/main.js';
 import * as ort from 'onnxruntime-node';
 import { Tensor, noGrad, tidy, traceOps, dropout } from '../../src/tensor/index.js';
 import { TENSOR_OPS } from '../../src/tensor/tensor.js';
@@ -114,6 +116,21 @@ test('with every modality exported, a photo + note + patient record grades as th
     assert.ok(d <= TOL, `note ${withNote}, fields ${withFields}: probabilities differ by ${d}`);
   }
   await session.release();
+});
+
+test('retalign export onnx writes the parts asked for; a bad part is refused with the valid ones', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'retalign-onnx-'));
+  try {
+    const out = join(dir, 'sub', 'model.onnx');
+    await main(['export', 'onnx', '--checkpoint', fx.checkpoint, '--index', fx.index, '--out', out, '--parts', 'image,fusion,heads']);
+    const m = decodeModel(readFileSync(out));
+    assert.deepEqual(m.graph.output.map((o) => o.name), ['icdr_logits', 'sdrg_logits', 'icdr_probs', 'sdrg_probs', 'image_embedding']);
+    const meta = JSON.parse(m.metadataProps.find((p) => p.key === 'retalign')?.value ?? 'null') as OnnxMeta;
+    assert.equal(meta.temperatures.fitted, true, 'the index\'s temperatures are in the metadata');
+    await assert.rejects(main(['export', 'onnx', '--checkpoint', fx.checkpoint, '--out', out, '--parts', 'image,heatmap']), /unknown part 'heatmap'; valid parts:/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the exporter refuses what ONNX cannot express here, naming the op', () => {
