@@ -56,6 +56,8 @@ export interface Trace {
 const PASS = new Set(['shape', 'dtype', 'device', 'requiresGrad', 'isDisposed', 'dispose', 'hasGrad', 'liveCount']);
 /** Ops that read values back into JS: refused on input-dependent values. */
 const READ = new Set(['toArray', 'item']);
+/** Ops that change a tensor in place or run autograd: a graph cannot hold them, so a trace refuses them. */
+const REFUSE = new Set(['copyInto', 'normalInit', 'uniformInit', 'fillInit', 'backward']);
 /** Ops that draw at random: never folded into a constant (the exporter refuses them where an output needs them). */
 const RANDOM = new Set(['rand', 'randn', 'randperm', 'dropout']);
 
@@ -113,6 +115,7 @@ export function traceOps(
   const saved = tables.map((t) => ({ ...t }));
   const wrap = (name: string, orig: (...a: unknown[]) => unknown) => (...args: unknown[]): unknown => {
     if (PASS.has(name)) return orig(...args);
+    if (REFUSE.has(name)) throw new Error(`traceOps: op '${name}' (in place, or autograd) ran during the trace; an exported graph cannot hold it`);
     if (READ.has(name)) {
       const h = args[0] as Handle;
       const id = ids.get(h);
@@ -137,6 +140,7 @@ export function traceOps(
       return ArrayBuffer.isView(a) ? a : Array.isArray(a) ? [...a] : a;
     });
     const out = orig(...args);
+    if (typeof out !== 'object' || out === null) return out; // a flag or a number (setRequiresGrad, requiresGrad): no value
     const outs = (Array.isArray(out) ? out : [out]) as Handle[];
     const outIds = outs.map((h) => add(h, 'op', '', fromInput));
     // A result that no input reaches (a weight's slice, a mask made from the shapes) is read now and

@@ -141,6 +141,7 @@ test('the exporter refuses what ONNX cannot express here, naming the op', () => 
     const drop = traceOps({ x }, [], () => ({ y: dropout(x.add(1), 0.5, true) }));
     assert.throws(() => traceToGraph(drop, 'g'), /op 'dropout' runs in training mode/);
     assert.throws(() => traceOps({ x }, [], () => ({ y: x.add(x.sum().item()) })), /read a value computed from its inputs back into JavaScript \('item'/);
+    assert.throws(() => traceOps({ x }, [], () => ({ y: x.clone().fill_(0) })), /op 'fillInit' \(in place, or autograd\) ran during the trace/);
     const w = Tensor.from([1, 2], [2]); // neither an input nor a named constant
     assert.throws(() => traceOps({ x }, [], () => ({ y: x.add(w) })), /op 'add' used a tensor of shape \[2\] that is neither a traced input/);
   }));
