@@ -83,10 +83,11 @@ if (!dist) {
   console.log('native: c10d or gloo headers not found: distributed training disabled (Debian: apt-get install libgloo-dev)');
 } else if (lt.cuda && hasHeader('torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp')) {
   // ProcessGroupNCCL.hpp is guarded by USE_C10D_NCCL (a define of torch's own build); nccl.h comes from
-  // the CUDA toolkit or the nvidia-nccl wheel next to torch.
-  cflags.push('-DRETALIGN_NCCL', '-DUSE_C10D_NCCL');
-  const ncclInc = join(dirname(lt.root), 'nvidia', 'nccl', 'include');
-  if (existsSync(ncclInc)) cflags.push(`-I${ncclInc}`);
+  // the nvidia-nccl wheel next to a Python torch, or the system / CUDA toolkit. Without it: Gloo only.
+  const ncclInc = [lt.root ? join(dirname(lt.root), 'nvidia', 'nccl', 'include') : null, ...incRoots, '/usr/local/cuda/include']
+    .find((d) => d !== null && existsSync(join(d, 'nccl.h')));
+  if (ncclInc !== undefined) cflags.push('-DRETALIGN_NCCL', '-DUSE_C10D_NCCL', `-I${ncclInc}`);
+  else console.log('native: nccl.h not found: the process group has Gloo only (NCCL needs the nvidia-nccl headers)');
 }
 
 const newest = Math.max(...[...sources, ...headers, fileURLToPath(import.meta.url)].map((f) => statSync(f).mtimeMs));

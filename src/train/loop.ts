@@ -355,7 +355,9 @@ function microStep(run: Run, batch: Batch, microIndex: number): { loss: number; 
   const { cfg, pos, model, objective } = run;
   try {
     return tidy(() => {
-      const b = applyModalityDropout(batch, cfg.modalityDropout, dropoutRng(cfg.seed, microIndex), cfg.imageOnlyShare);
+      // Each rank its own draws for its rows (the same stream would drop the same rows' modalities on every rank).
+      const drops = run.dist === null ? dropoutRng(cfg.seed, microIndex) : dropoutRng(cfg.seed, microIndex).fork(1 + run.dist.rank);
+      const b = applyModalityDropout(batch, cfg.modalityDropout, drops, cfg.imageOnlyShare);
       // Forward and losses under autocast (bf16 matmuls); backward outside it, as torch.autocast.
       const { total, parts } = withAutocast(run.autocast, () => {
         const out = model.forward(b, run.fwd);
