@@ -133,6 +133,28 @@ test('the switch grades on this device with /v1/grade blocked: same bars and tex
   }
 });
 
+test('behind a token, the page loads the served model with the token (the model is not public)', async () => {
+  const token = 'export-browser-token-0123456789';
+  const guarded = await startServer({ checkpoint: fx.checkpoint, index: fx.index, host: '127.0.0.1', port: 0, rateLimit: null, token });
+  const p = await context.newPage();
+  try {
+    assert.equal((await fetch(`${guarded.url}/web/model.onnx`)).status, 401);
+    await p.goto(`${guarded.url}/`);
+    await p.waitForSelector('#token-section:not([hidden])');
+    await p.fill('#token', token);
+    await p.click('#token-form button');
+    await p.waitForSelector('#token-section', { state: 'hidden' });
+    await p.check('#on-device');
+    await p.setInputFiles('#image', photos[1] as string);
+    await p.click('#grade-button');
+    await p.waitForSelector('#device-line:not([hidden])', { timeout: 60_000 });
+    assert.equal(await p.isVisible('#error'), false, await p.textContent('#error') ?? '');
+  } finally {
+    await p.close();
+    await guarded.close();
+  }
+});
+
 test('the static folder of `retalign export web` grades with no server at all, from its own files only', async () => {
   await main(['export', 'web', '--checkpoint', fx.checkpoint, '--index', fx.index, '--out', site]);
   for (const f of ['index.html', 'web/app.js', 'web/model.onnx', 'web/model.json', 'web/ort/ort.wasm.min.mjs', 'web/ort/ort-wasm-simd-threaded.wasm']) {
