@@ -158,12 +158,13 @@ test('outside a trace the op tables hold the addon functions themselves (no reco
   for (const [k, f] of Object.entries(before)) assert.equal(TENSOR_OPS[k], f, `TENSOR_OPS.${k} was not restored`);
 });
 
-test('other towers export the same way: conv stems (LayerNorm, GroupNorm) and the CLIP baseline, random weights, within 1e-4', async () => {
+test('other towers export the same way: conv stems (LayerNorm, GroupNorm, BatchNorm) and the CLIP baseline, random weights, within 1e-4', async () => {
   const tiny = JSON.parse(readFileSync(join(presetsDir(), 'tiny.json'), 'utf8')) as { image: Record<string, unknown> } & Record<string, unknown>;
   const tokenizer = new Tokenizer(buildVocab(['dot haemorrhages', 'new vessels'], { size: 200, lowercase: true, minFrequency: 1 }), { lowercase: true, maxLength: 16 });
   const variants: [string, Record<string, unknown>][] = [
     ['conv-layer', { ...tiny, image: { ...tiny.image, stem: 'conv', stemNorm: 'layer' } }],
     ['conv-group', { ...tiny, image: { ...tiny.image, stem: 'conv', stemNorm: 'group' } }],
+    ['conv-batch', { ...tiny, image: { ...tiny.image, stem: 'conv', stemNorm: 'batch' } }], // running statistics: buffers
     ['clip', { ...tiny, architecture: 'clip' }],
   ];
   for (const [name, json] of variants) {
