@@ -41,6 +41,8 @@ export interface LadderOptions {
   out: string;
   /** Trainings (then evaluations) at once, each in its own process (default 1: one after the other in this process). */
   jobs?: number;
+  /** Train and evaluate nothing: write the report from the wanted rungs already evaluated (a ladder cut short). */
+  reportOnly?: boolean;
   log?: (m: string) => void;
   progress?: 'auto' | 'off';
 }
@@ -121,7 +123,8 @@ export async function runLadder(o: LadderOptions): Promise<{ summary: LadderSumm
   const out = resolve(o.out);
   const wanted = new Set(o.rungs ?? RUNGS.map((r) => r.n));
   const all = ladderPlan({ ...o, out });
-  const items = all.filter((i) => wanted.has(i.rung.n));
+  const items = all.filter((i) => wanted.has(i.rung.n) && (!o.reportOnly || existsSync(metricsOf(i))));
+  if (items.length === 0) throw new Error(`ladder --report-only: no wanted rung of ${o.configs.join(', ')} is evaluated yet under ${out}`);
   const toEval = items.filter((i) => !existsSync(metricsOf(i)));
   // The trainings the wanted, unevaluated rungs need (a rung 5-7 needs rung 4's).
   const trainDirs = [...new Set(toEval.map((i) => i.trainDir))];
@@ -172,7 +175,7 @@ export async function runLadder(o: LadderOptions): Promise<{ summary: LadderSumm
   const base = items[0]?.cfg;
   const summary: LadderSummary = {
     dataset: entries[0]?.result.dataset ?? 'no data',
-    rungs: RUNGS.filter((r) => wanted.has(r.n)).map((r) => ({ n: r.n, name: r.name, adds: r.adds, change: base ? changeOf(r, base) : '', r1Variant: r.r1Variant })),
+    rungs: RUNGS.filter((r) => items.some((i) => i.rung.n === r.n)).map((r) => ({ n: r.n, name: r.name, adds: r.adds, change: base ? changeOf(r, base) : '', r1Variant: r.r1Variant })),
     entries,
     wallTimeS: before + seconds,
   };

@@ -42,6 +42,12 @@ test('the ladder resumes: finished rungs are neither retrained nor re-evaluated'
     assert.deepEqual(second.summary.entries.map((e) => e.rung), [1, 2]);
     assert.ok(existsSync(join(out, 'smoke', 'seed-1', 'rung-2', 'last', 'state.json')));
 
+    // --report-only: the evaluated rungs only, nothing trained (rung 3 is not).
+    lines.length = 0;
+    const partial = await runLadder({ configs: [config], sets, rungs: [1, 2, 3], seeds: [1], out, log, progress: 'off', reportOnly: true });
+    assert.deepEqual(partial.summary.entries.map((e) => e.rung), [1, 2]);
+    assert.ok(!existsSync(join(out, 'smoke', 'seed-1', 'rung-3', 'last')), 'rung 3 was not trained');
+
     // The same folder with another ladder (more steps) is refused before anything runs.
     const rung2 = join(out, 'smoke', 'seed-1', 'rung-2');
     rmSync(join(rung2, 'eval'), { recursive: true });

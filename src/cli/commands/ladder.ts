@@ -32,11 +32,12 @@ export function register(program: Command): void {
       if (!Number.isInteger(n) || n < 1) throw new Error(`--jobs: '${v}' is not an integer >= 1`);
       return n;
     })
+    .option('--report-only', 'train and evaluate nothing: write the report from the wanted rungs already evaluated')
     .option('--no-progress', 'plain log lines instead of progress bars')
-    .action(async (o: { config: string[]; rungs: string; seeds: string; out: string; set: string[]; jobs?: number; progress: boolean }) => {
+    .action(async (o: { config: string[]; rungs: string; seeds: string; out: string; set: string[]; jobs?: number; progress: boolean; reportOnly?: boolean }) => {
       const rungs = parseRungs(o.rungs);
       const seeds = parseSeeds(o.seeds);
       checkOutputFolder(o.out, 'ladder: --out');
-      await runLadder({ configs: o.config, rungs, seeds, out: o.out, sets: o.set, jobs: o.jobs, progress: o.progress ? 'auto' : 'off' });
+      await runLadder({ configs: o.config, rungs, seeds, out: o.out, sets: o.set, jobs: o.jobs, progress: o.progress ? 'auto' : 'off', reportOnly: o.reportOnly === true });
     });
 }
