@@ -54,6 +54,7 @@ struct Group {
   int world = 1;
   std::chrono::milliseconds timeout{30000};
   std::string where;  // "tcp://host:port" or "file://path", for messages
+  std::string prefix;  // of every key this group writes (a restarted job's attempt gets its own)
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
 #ifdef RETALIGN_NCCL
@@ -79,13 +80,13 @@ Group& group(const Napi::Env& env, const char* op) {
   return *g_group;
 }
 
-std::string hbKey(int r) { return "retalign/hb/" + std::to_string(r); }
+std::string hbKey(const Group& g, int r) { return g.prefix + "/hb/" + std::to_string(r); }
 
 void heartbeatLoop(Group* g) {
   while (!g->hbStop) {
     try {
       std::lock_guard<std::mutex> lk(g->hbLock);
-      g->hbStore->add(hbKey(g->rank), 1);
+      g->hbStore->add(hbKey(*g, g->rank), 1);
     } catch (...) {
       // The store is gone (rank 0 died) or busy: the diagnosis reports it when a collective fails.
     }
@@ -99,15 +100,15 @@ std::string diagnose(Group& g) {
   try {
     {
       std::lock_guard<std::mutex> lk(g.hbLock);
-      for (int r = 0; r < g.world; r++) a[r] = g.hbStore->add(hbKey(r), 0);
+      for (int r = 0; r < g.world; r++) a[r] = g.hbStore->add(hbKey(g, r), 0);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(3 * HEARTBEAT_MS + 100));
     {
       std::lock_guard<std::mutex> lk(g.hbLock);
-      for (int r = 0; r < g.world; r++) b[r] = g.hbStore->add(hbKey(r), 0);
+      for (int r = 0; r < g.world; r++) b[r] = g.hbStore->add(hbKey(g, r), 0);
     }
   } catch (const std::exception& e) {
-    return "the rendezvous store at " + g.where + " is unreachable, so rank 0 (its host) is gone";
+    return "the rendezvous store at " + g.where + " is unreachable, so its host (rank 0, or torchrun's agent on the master) is gone";
   }
   std::string dead;
   for (int r = 0; r < g.world; r++) {
@@ -207,7 +208,8 @@ int64_t i64(const Napi::Object& o, const char* k, int64_t dflt) {
 }  // namespace
 
 // initProcessGroup({ backend: 'gloo'|'nccl', rank, worldSize, timeoutMs, store: 'tcp'|'file',
-//                    host, port, path, device? }): joins the group; rank 0 hosts the TCPStore.
+//                    host, port, path, storeServer?, prefix? }): joins the group; rank 0 hosts the
+// TCPStore unless storeServer is false (under torchrun its agent hosts it at MASTER_PORT).
 Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
   GUARD_BEGIN
   Napi::Env env = info.Env();
@@ -221,6 +223,7 @@ Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
   if (g->world < 1 || g->rank < 0 || g->rank >= g->world) {
     throw Napi::Error::New(env, "dist.initProcessGroup: rank " + std::to_string(g->rank) + " is not in [0, worldSize=" + std::to_string(g->world) + ")");
   }
+  g->prefix = str(o, "prefix", "retalign");
   std::string kind = str(o, "store", "tcp");
   if (kind == "tcp") {
     std::string host = str(o, "host", "127.0.0.1");
@@ -228,7 +231,7 @@ Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
     g->where = "tcp://" + host + ":" + std::to_string(port);
     c10d::TCPStoreOptions so;
     so.port = static_cast<uint16_t>(port);
-    so.isServer = g->rank == 0;
+    so.isServer = o.Has("storeServer") && o.Get("storeServer").IsBoolean() ? o.Get("storeServer").As<Napi::Boolean>().Value() : g->rank == 0;
     so.numWorkers = static_cast<std::size_t>(g->world);
     so.waitWorkers = true;
     so.timeout = g->timeout;
@@ -263,13 +266,13 @@ Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
       }
     }
     go->threads = 2;
-    auto prefixed = c10::make_intrusive<c10d::PrefixStore>("retalign/pg", g->store);
+    auto prefixed = c10::make_intrusive<c10d::PrefixStore>(g->prefix + "/pg", g->store);
     g->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, g->rank, g->world, go);
   } else if (g->backend == "nccl") {
 #ifdef RETALIGN_NCCL
     auto no = c10d::ProcessGroupNCCL::Options::create();
     no->timeout = g->timeout;
-    auto prefixed = c10::make_intrusive<c10d::PrefixStore>("retalign/pg", g->store);
+    auto prefixed = c10::make_intrusive<c10d::PrefixStore>(g->prefix + "/pg", g->store);
     g->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, g->rank, g->world, no);
 #else
     throw Napi::Error::New(env, "dist.initProcessGroup: backend 'nccl' is not available: this addon was built against a libtorch "
@@ -281,7 +284,7 @@ Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
   }
   {
     std::lock_guard<std::mutex> lk(g->hbLock);
-    g->hbStore->add(hbKey(g->rank), 1);
+    g->hbStore->add(hbKey(*g, g->rank), 1);
   }
   Group* raw = g.release();
   std::thread(heartbeatLoop, raw).detach();

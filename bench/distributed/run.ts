@@ -6,8 +6,9 @@
  *     each side's time is the median over all rounds of rank 0's per-call wall time.
  *  2. A training step of configs/runs/smoke.json (tiny KEMT) with the same global batch of 16:
  *     1 process x batch 16 (2 threads) against `retalign train --nproc-per-node 2` x batch 8 (1 thread
- *     each). On a 2-core machine this shows the data-parallel overhead (gradient all-reduce, the
- *     embedding gathers, two processes sharing two cores), not scaling.
+ *     each), and 1 process x 16 on 1 thread (on a loaded machine 2 OpenMP threads stall each other).
+ *     On a 2-core machine this shows the data-parallel overhead (gradient all-reduce, the embedding
+ *     gathers, two processes sharing two cores), not scaling.
  * Last line: `dist-allreduce-ratio <ours/pytorch>`, the geometric mean over the three sizes (target <= 1.1).
  * Flags: --rounds N (default 5), --reps N per round (default 5), --steps N training steps (default 30).
  */
@@ -75,13 +76,14 @@ for (const mib of sizes) {
 }
 
 /** Mean step time of steps 11..N from metrics.jsonl (the first 10 warm up). */
-function stepSeconds(nproc: number): number {
+function stepSeconds(nproc: number, threads: number): number {
   const out = mkdtempSync(join(tmpdir(), 'retalign-bench-dist-'));
   try {
     const args = [join(root, 'bin', 'retalign.js'), 'train', '--config', join(root, 'configs', 'runs', 'smoke.json'), '--out', join(out, 'run'), '--no-progress',
       '--set', `train.steps=${steps}`, '--set', `train.batchSize=${16 / nproc}`, '--set', 'train.evalEvery=0', '--set', 'train.logEvery=1',
+      '--set', `train.threads=${threads}`,
       ...(nproc > 1 ? ['--nproc-per-node', String(nproc), '--master-port', String(29700 + Math.floor(Math.random() * 200))] : [])];
-    const r = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, ...(nproc === 1 ? { OMP_NUM_THREADS: '2' } : {}) } });
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
     if (r.status !== 0) throw new Error(`${BENCH}: training with ${nproc} process(es) failed (${r.status}):\n${r.stderr.slice(-2000)}`);
     const lines = readFileSync(join(out, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; step: number; elapsedSec: number })
       .filter((l) => l.type === 'train');
@@ -91,10 +93,15 @@ function stepSeconds(nproc: number): number {
     rmSync(out, { recursive: true, force: true });
   }
 }
-const one = stepSeconds(1);
-const two = stepSeconds(2);
+// 1 process with both cores' threads (what a one-process run uses) and with 1 thread: on a loaded
+// machine two OpenMP threads wait on each other at every parallel region, which the 1-thread run shows.
+const one2 = stepSeconds(1, 2);
+const one1 = stepSeconds(1, 1);
+const two = stepSeconds(2, 1);
+const ms = (x: number): string => `${(x * 1000).toFixed(1)} ms`;
 console.log(`training step, configs/runs/smoke.json (tiny KEMT), global batch 16, mean of steps 11-${steps}: ` +
-  `1 process x 16 (2 threads) ${(one * 1000).toFixed(1)} ms, 2 processes x 8 (1 thread each) ${(two * 1000).toFixed(1)} ms, ` +
-  `ratio ${(two / one).toFixed(2)} (2 cores: the data-parallel overhead, not scaling)`);
+  `1 process x 16 ${ms(one2)} (2 threads), ${ms(one1)} (1 thread); 2 processes x 8 (1 thread each) ${ms(two)}; ` +
+  `2 processes / 1 process: ${(two / one2).toFixed(2)} (2 threads), ${(two / one1).toFixed(2)} (1 thread) ` +
+  '(2 cores: the data-parallel overhead, not scaling)');
 console.log(`load average at end: ${load()}`);
 console.log(`dist-allreduce-ratio ${Math.exp(logSum / sizes.length).toFixed(3)}`);

@@ -22,6 +22,10 @@ export interface ProcessGroupOptions {
   host?: string;
   port?: number;
   path?: string;
+  /** Host the TCPStore here (default: rank 0); false when a launcher's agent already hosts it (torchrun). */
+  storeServer?: boolean;
+  /** Prefix of the keys this group writes in the store (default 'retalign'); a restarted job uses a new one. */
+  prefix?: string;
 }
 
 export interface DistInfo {

@@ -83,6 +83,15 @@ export interface DataParallelOptions {
   fileStore?: string;
 }
 
+/**
+ * How the TCPStore at MASTER_ADDR:MASTER_PORT is shared: torchrun's agent already hosts it there
+ * (TORCHELASTIC_USE_AGENT_STORE=True), so rank 0 joins as a client; each restart of the job
+ * (TORCHELASTIC_RESTART_COUNT) keys its rendezvous apart from the dead attempt's, as torch.distributed does.
+ */
+export function storeRole(rank: number, env: Record<string, string | undefined>): { storeServer: boolean; prefix: string } {
+  return { storeServer: rank === 0 && env['TORCHELASTIC_USE_AGENT_STORE'] !== 'True', prefix: `retalign/attempt_${env['TORCHELASTIC_RESTART_COUNT'] ?? '0'}` };
+}
+
 /** This process's place in a data-parallel job, and the collectives the training loop needs. */
 export class DataParallel {
   private constructor(readonly rank: number, readonly worldSize: number, readonly bucketBytes: number) {}
@@ -92,7 +101,8 @@ export class DataParallel {
     const timeoutMs = o.timeoutMs ?? 60_000;
     initProcessGroup({
       backend: o.backend ?? 'gloo', rank: env.rank, worldSize: env.worldSize, timeoutMs,
-      ...(o.fileStore !== undefined ? { store: 'file' as const, path: o.fileStore } : { store: 'tcp' as const, host: env.masterAddr, port: env.masterPort }),
+      ...(o.fileStore !== undefined ? { store: 'file' as const, path: o.fileStore }
+        : { store: 'tcp' as const, host: env.masterAddr, port: env.masterPort, ...storeRole(env.rank, process.env) }),
     });
     return new DataParallel(env.rank, env.worldSize, o.bucketBytes ?? 25 * 2 ** 20);
   }

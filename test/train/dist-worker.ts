@@ -23,11 +23,13 @@ export interface WorkerArgs {
   killRank?: number;
   killAfterStep?: number;
   timeoutMs: number;
+  /** Rendezvous through a FileStore at this path instead of the TCPStore at MASTER_ADDR:MASTER_PORT. */
+  fileStore?: string;
 }
 
 const a = JSON.parse(process.argv[2] as string) as WorkerArgs;
 const env = torchrunEnv(process.env);
-const dp = env === null ? undefined : DataParallel.join(env, { timeoutMs: a.timeoutMs });
+const dp = env === null ? undefined : DataParallel.join(env, { timeoutMs: a.timeoutMs, ...(a.fileStore !== undefined ? { fileStore: a.fileStore } : {}) });
 const world = env?.worldSize ?? 1;
 const rank = env?.rank ?? 0;
 

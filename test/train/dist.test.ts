@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { shardBatches, torchrunEnv } from '../../src/train/distributed.js';
+import { shardBatches, storeRole, torchrunEnv } from '../../src/train/distributed.js';
 import { distInfo, initProcessGroup } from '../../src/tensor/dist.js';
 import { readCheckpoint } from '../../src/train/index.js';
 import type { WorkerArgs } from './dist-worker.js';
@@ -89,6 +89,12 @@ test('torchrun environment: read, defaulted and rejected with the variable named
   assert.throws(() => torchrunEnv({ WORLD_SIZE: '2', MASTER_ADDR: 'a', MASTER_PORT: '1' }), /RANK is not set/);
 });
 
+test('under torchrun its agent hosts the store and each restart keys its own rendezvous', () => {
+  assert.deepEqual(storeRole(0, {}), { storeServer: true, prefix: 'retalign/attempt_0' });
+  assert.deepEqual(storeRole(1, {}), { storeServer: false, prefix: 'retalign/attempt_0' });
+  assert.deepEqual(storeRole(0, { TORCHELASTIC_USE_AGENT_STORE: 'True', TORCHELASTIC_RESTART_COUNT: '2' }), { storeServer: false, prefix: 'retalign/attempt_2' });
+});
+
 test('NCCL on a libtorch without it is a clear error', () => {
   const info = distInfo();
   assert.equal(info.available, true, 'this addon was built without c10d/gloo (apt-get install libgloo-dev)');
@@ -103,7 +109,8 @@ test('2 processes x batch 8 train the same parameters as 1 process x batch 16 (g
   const one = tmp();
   const two = tmp();
   ok(await launch(1, { ...base, out: one, batch: 16 }));
-  ok(await launch(2, { ...base, out: two, batch: 8 }));
+  // Rendezvous through a FileStore here (the crash test below uses the TCPStore).
+  ok(await launch(2, { ...base, out: two, batch: 8, fileStore: join(two, 'store') }));
   const p1 = params(one);
   const p2 = params(two, 0);
   assert.deepEqual(params(two, 1), p2, 'the ranks hold different parameters');
