@@ -238,7 +238,7 @@ Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
     g->store = c10::make_intrusive<c10d::TCPStore>(host, so);
     c10d::TCPStoreOptions ho = so;
     ho.isServer = false;
-    ho.numWorkers = c10::nullopt;
+    ho.numWorkers = decltype(ho.numWorkers)();  // empty, in c10::optional (1.13) and std::optional (2.x) alike
     ho.waitWorkers = false;
     ho.timeout = std::chrono::milliseconds(std::min<int64_t>(g->timeout.count(), 5000));
     g->hbStore = c10::make_intrusive<c10d::TCPStore>(host, ho);
