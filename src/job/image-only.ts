@@ -63,6 +63,7 @@ export async function trainImageOnly(cfg: RunConfig, o: ImageOnlyOptions): Promi
     labelSmoothing: cfg.loss.labelSmoothing,
     icdrClassWeights: cfg.loss.classWeights ? inverseFrequencyWeights(trainItems.map((x) => x.icdr), NUM_GRADES) : null,
     sdrgClassWeights: cfg.loss.classWeights ? inverseFrequencyWeights(trainItems.map((x) => x.sdrg), NUM_GRADES) : null,
+    classWeighting: cfg.loss.classWeighting,
   });
   const source = trainBatchSource(trainItems, cfg, m, tabularDim, IMAGE_ONLY);
   const out = mkdtempSync(join(tmpdir(), 'retalign-image-only-'));

@@ -298,6 +298,7 @@ async function trainLocked(cfg: RunConfig, o: TrainRunOptions & { out: string; r
     labelSmoothing: cfg.loss.labelSmoothing,
     icdrClassWeights: cfg.loss.classWeights && caps.gradeHeads ? inverseFrequencyWeights(trainItems.map((x) => x.icdr), NUM_GRADES) : null,
     sdrgClassWeights: cfg.loss.classWeights && caps.gradeHeads ? inverseFrequencyWeights(trainItems.map((x) => x.sdrg), NUM_GRADES) : null,
+    classWeighting: cfg.loss.classWeighting,
   });
   const source = trainBatchSource(trainItems, dataCfg, m, tabularDim, undefined, dp ?? undefined);
   const epochs = Math.ceil(cfg.train.steps * cfg.train.accumSteps / source.batchesPerEpoch);

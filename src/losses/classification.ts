@@ -15,6 +15,13 @@ export interface GradeLossOptions {
   classWeights?: readonly number[] | null;
   /** Label smoothing in [0, 1). */
   labelSmoothing?: number;
+  /**
+   * How class weights apply: 'class' (PyTorch's: label smoothing's share of each exam's loss is
+   * weighted by every class's own weight, so with skewed weights the smoothing term pulls grade-0 exams
+   * toward the rare grades) or 'exam' (each exam's whole smoothed loss is weighted by its own grade's
+   * weight; the weighted mean sum w_y * l / sum w_y). Without smoothing the two agree. Default 'class'.
+   */
+  weighting?: 'class' | 'exam';
 }
 
 /**
@@ -42,7 +49,13 @@ export function gradeCrossEntropy(logits: Tensor, labels: Tensor, o: GradeLossOp
       w64.dispose();
     }
   }
-  return crossEntropy(logits, labels, { weight, ignoreIndex: UNKNOWN_GRADE, labelSmoothing: smoothing });
+  if (weight === null || (o.weighting ?? 'class') === 'class') {
+    return crossEntropy(logits, labels, { weight, ignoreIndex: UNKNOWN_GRADE, labelSmoothing: smoothing });
+  }
+  const known = labels.ne(UNKNOWN_GRADE); // (B) bool
+  const perExam = crossEntropy(logits, labels, { ignoreIndex: UNKNOWN_GRADE, labelSmoothing: smoothing, reduction: 'none' }); // (B), 0 where unknown
+  const wy = weight.indexSelect(0, labels.clamp(0, c - 1)).mul(known.to(weight.dtype)); // (B) weight of each exam's grade
+  return perExam.mul(wy).sum().div(wy.sum()); // 0-d
 }
 
 /**

@@ -16,7 +16,7 @@ import { contrastiveLosses, type ContrastivePart } from './contrastive.js';
 import { maskedPatchMse, mlmCrossEntropy } from './reconstruction.js';
 import { gradeCrossEntropy } from './classification.js';
 import { NUM_GRADES } from '../data/grades.js';
-import { orNull, resolveSchema, section, Type, type DeepPartial, type SameType, type Static } from '../config/schema.js';
+import { literals, orNull, resolveSchema, section, Type, type DeepPartial, type SameType, type Static } from '../config/schema.js';
 
 /** Every loss part, in logging order. */
 export const LOSS_PARTS = ['imageText', 'imageTabular', 'textTabular', 'mae', 'mlm', 'icdr', 'sdrg', 'icdrImage', 'sdrgImage'] as const;
@@ -53,6 +53,11 @@ export const ObjectiveConfigSchema = Type.Object({
   labelSmoothing: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0, description: 'Label smoothing for the ICDR and SDRG cross-entropies.' }),
   icdrClassWeights: classWeights('Per-class weights for ICDR (one per grade, e.g. inverseFrequencyWeights of the training labels); null = none.'),
   sdrgClassWeights: classWeights('Same for SDRG.'),
+  classWeighting: literals(['class', 'exam'], {
+    default: 'class',
+    description: "How the class weights apply with label smoothing: 'class' (PyTorch's: the smoothing term is weighted by each class's " +
+      "weight, which on skewed data pulls grade-0 exams toward rare grades) or 'exam' (each exam's whole loss by its own grade's weight).",
+  }),
 }, { additionalProperties: false, title: 'an objective config' });
 export type ObjectiveConfig = Static<typeof ObjectiveConfigSchema>;
 
@@ -135,7 +140,7 @@ export class Objective {
     ];
     for (const [name, logits, labels, classWeights] of grades) {
       if (w[name] === 0 || logits === null || labels === null) continue;
-      const t = gradeCrossEntropy(logits, labels, { classWeights, labelSmoothing: c.labelSmoothing });
+      const t = gradeCrossEntropy(logits, labels, { classWeights, labelSmoothing: c.labelSmoothing, weighting: c.classWeighting });
       if (t !== null) terms.push([name, t]);
     }
     terms.sort((x, y) => LOSS_PARTS.indexOf(x[0]) - LOSS_PARTS.indexOf(y[0]));

@@ -52,6 +52,22 @@ test('gradeCrossEntropy: class weights (weighted mean), smoothing, unknown grade
   close(f32.item(), (-lp[0]![0]! - 3 * lp[1]![1]!) / 4, 1e-6);
 }));
 
+test("gradeCrossEntropy weighting 'exam': each exam's whole smoothed loss times its own grade's weight; 'class' weights the smoothing per class", () => tidy(() => {
+  const z = [[2, 0.5, -1], [0, 1, 0.25], [1, 1, 1]];
+  const logits = F64(z.flat(), [3, 3]);
+  const lp = z.map(logSoftmax);
+  const w = [1, 3, 5];
+  const labels = I64([0, 1, -100], [3]);
+  // exam: (1 * sm(0, 0) + 3 * sm(1, 1)) / (1 + 3), sm = (1 - e) * nll + e * mean_c(-log p_c)
+  const sm = (r: number, y: number): number => 0.9 * -lp[r]![y]! + 0.1 * -(lp[r]!.reduce((s, v) => s + v, 0) / 3);
+  close(gradeCrossEntropy(logits, labels, { classWeights: w, labelSmoothing: 0.1, weighting: 'exam' })!.item(), (sm(0, 0) + 3 * sm(1, 1)) / 4);
+  // class (PyTorch): the smoothing term sums w_c * (-log p_c) / C; normalized by sum w_y
+  const cl = (r: number, y: number): number => 0.9 * w[y]! * -lp[r]![y]! + 0.1 * lp[r]!.reduce((s, v, c) => s - w[c]! * v, 0) / 3;
+  close(gradeCrossEntropy(logits, labels, { classWeights: w, labelSmoothing: 0.1 })!.item(), (cl(0, 0) + cl(1, 1)) / 4);
+  // without smoothing the two agree
+  close(gradeCrossEntropy(logits, labels, { classWeights: w, weighting: 'exam' })!.item(), (-lp[0]![0]! - 3 * lp[1]![1]!) / 4);
+}));
+
 test('inverseFrequencyWeights: 1 / count, mean 1 over present classes, absent classes 0', () => {
   assert.deepEqual(inverseFrequencyWeights([0, 0, 0, 1], 2), [0.5, 1.5]);
   // counts [2, 0, 1] (-100 skipped): raw [1/2, 0, 1], mean over 2 present = 3/4
