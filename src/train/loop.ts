@@ -27,6 +27,7 @@ import { epochRng, dropoutRng } from './streams.js';
 import { autocastDevice, checkPrecision, withAutocast } from './precision.js';
 import { CHECKPOINT_FORMAT, loadWeights, readCheckpoint, saveCheckpoint, type BestState, type LoadedCheckpoint, type LoopPosition } from '../run/checkpoint.js';
 import { MetricsLog, createProgress, type Progress } from './progress.js';
+import { clipGradNormByModule, moduleGradNorms } from './grad-norms.js';
 import type { DataParallel } from './distributed.js';
 
 /** Where training batches come from (data loading and collation are the caller's). */
@@ -109,39 +110,6 @@ export class NonFiniteLossError extends Error {
 
 /** Config keys a resume may change (they do not alter the math of the steps already taken). */
 const RESUME_MAY_CHANGE = ['epochs', 'maxSteps', 'evalEvery', 'checkpointEvery', 'logEvery', 'progress', 'earlyStop'];
-
-/**
- * Global gradient L2 norm per top-level module (the first segment of the parameter name: image,
- * text, tabular, fusion, heads...), so a log shows which tower the loss actually teaches.
- */
-export function moduleGradNorms(named: ReadonlyMap<string, Tensor>): Record<string, number> {
-  return tidy(() => {
-    const out: Record<string, number> = {};
-    for (const [key, params] of moduleGroups(named)) {
-      let sq: Tensor | null = null; // 0-d sum of squared gradients, on the gradients' device
-      for (const p of params) {
-        const g = p.grad;
-        if (g === null) continue;
-        const s = g.pow(2).sum();
-        sq = sq === null ? s : sq.add(s);
-      }
-      if (sq !== null) out[key] = Math.sqrt(sq.item()); // one read per module
-    }
-    return out;
-  });
-}
-
-/** Parameters by top-level module: the first segment of the name (image, text, fusion, a head...). */
-function moduleGroups(named: ReadonlyMap<string, Tensor>): Map<string, Tensor[]> {
-  const groups = new Map<string, Tensor[]>();
-  for (const [name, p] of named) {
-    const key = name.split('.')[0] as string;
-    const g = groups.get(key);
-    if (g === undefined) groups.set(key, [p]);
-    else g.push(p);
-  }
-  return groups;
-}
 
 /**
  * Trains `model`; resolves when done (steps exhausted or early stop), rejects on errors.
@@ -383,17 +351,6 @@ function microStep(run: Run, batch: Batch, microIndex: number): { loss: number; 
  */
 function clipGradients(run: Run, maxNorm: number): number {
   return run.cfg.clipScope === 'global' ? clipGradNorm(run.grouping.params, maxNorm) : clipGradNormByModule(run.named, maxNorm);
-}
-
-/**
- * Clips the gradients of each top-level module (the first segment of the parameter name) to
- * `maxNorm` on its own; returns the norm of all gradients before clipping.
- * @example clipGradNormByModule(model.namedParameters(), 1) // image.* and text.* each at most 1
- */
-export function clipGradNormByModule(named: ReadonlyMap<string, Tensor>, maxNorm: number): number {
-  let sq = 0;
-  for (const params of moduleGroups(named).values()) sq += clipGradNorm(params, maxNorm) ** 2;
-  return Math.sqrt(sq);
 }
 
 /**

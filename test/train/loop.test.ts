@@ -10,7 +10,7 @@ import { Tensor, tidy, noGrad, manualSeed, liveTensors } from '../../src/tensor/
 import { settledLiveTensors } from '../support/live.js';
 import { Objective } from '../../src/losses/index.js';
 import { train, readCheckpoint, NonFiniteLossError, type TrainConfigInput } from '../../src/train/index.js';
-import { clipGradNormByModule } from '../../src/train/loop.js';
+import { clipGradNormByModule } from '../../src/train/grad-norms.js';
 import { TinyModel, ArraySource, collate, makeSamples } from './tiny-model.js';
 import type { Rng } from '../../src/data/rng.js';
 
