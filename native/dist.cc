@@ -149,6 +149,24 @@ void allreduceSum(Group& g, torch::Tensor& t, const char* op) {
   waitOrExplain(g, PG_CALL(g, allreduce(v, o)), op);
 }
 
+// Several tensors as one flat buffer for one collective (a view of the tensor itself when there is
+// one contiguous tensor), and the buffer's values back into them (nothing to do for that view).
+torch::Tensor flatten(const std::vector<torch::Tensor>& xs) {
+  if (xs.size() == 1 && xs[0].is_contiguous()) return xs[0].view(-1);
+  std::vector<torch::Tensor> flat;
+  for (const auto& x : xs) flat.push_back(x.reshape(-1));
+  return torch::cat(flat);
+}
+
+void unflattenInto(const torch::Tensor& buf, std::vector<torch::Tensor>& xs) {
+  if (xs.size() == 1 && xs[0].is_contiguous()) return;
+  int64_t off = 0;
+  for (auto& x : xs) {
+    x.copy_(buf.narrow(0, off, x.numel()).view_as(x));
+    off += x.numel();
+  }
+}
+
 void broadcastFrom(Group& g, torch::Tensor& t, int root, const char* op) {
   std::vector<torch::Tensor> v{t};
   c10d::BroadcastOptions o;
@@ -341,21 +359,11 @@ Napi::Value AllReduce(const Napi::CallbackInfo& info) {
   std::string op = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "sum";
   if (op != "sum" && op != "mean") throw Napi::Error::New(env, "dist.allReduce: op '" + op + "' is not one of sum, mean");
   torch::NoGradGuard ng;
-  if (xs.size() == 1 && xs[0].is_contiguous()) {
-    allreduceSum(g, xs[0], "allReduce");
-    if (op == "mean") xs[0].div_(g.world);
-    return env.Undefined();
-  }
-  std::vector<torch::Tensor> flat;
-  for (auto& x : xs) flat.push_back(x.reshape(-1));
-  torch::Tensor buf = torch::cat(flat);
+  if (xs.empty()) return env.Undefined();
+  torch::Tensor buf = flatten(xs);
   allreduceSum(g, buf, "allReduce");
   if (op == "mean") buf.div_(g.world);
-  int64_t off = 0;
-  for (auto& x : xs) {
-    x.copy_(buf.narrow(0, off, x.numel()).view_as(x));
-    off += x.numel();
-  }
+  unflattenInto(buf, xs);
   return env.Undefined();
   GUARD_END
 }
@@ -369,18 +377,12 @@ Napi::Value Broadcast(const Napi::CallbackInfo& info) {
   int root = static_cast<int>(integer(info, 1, 0));
   torch::NoGradGuard ng;
   if (xs.empty()) return env.Undefined();
-  std::vector<torch::Tensor> flat;
   for (auto& x : xs) {
     if (x.scalar_type() != xs[0].scalar_type()) throw Napi::Error::New(env, "dist.broadcast: tensors of one call must share a dtype");
-    flat.push_back(x.reshape(-1));
   }
-  torch::Tensor buf = torch::cat(flat);
+  torch::Tensor buf = flatten(xs);
   broadcastFrom(g, buf, root, "broadcast");
-  int64_t off = 0;
-  for (auto& x : xs) {
-    x.copy_(buf.narrow(0, off, x.numel()).view_as(x));
-    off += x.numel();
-  }
+  unflattenInto(buf, xs);
   return env.Undefined();
   GUARD_END
 }
@@ -453,18 +455,12 @@ Napi::Value AllReduceGradients(const Napi::CallbackInfo& info) {
       idx.push_back(j);
       bytes += b;
     }
-    std::vector<torch::Tensor> flat;
-    for (auto k : idx) flat.push_back(grads[k].reshape(-1));
-    torch::Tensor buf = idx.size() == 1 && grads[idx[0]].is_contiguous() ? grads[idx[0]].view(-1) : torch::cat(flat);
+    std::vector<torch::Tensor> bucket;
+    for (auto k : idx) bucket.push_back(grads[k]);
+    torch::Tensor buf = flatten(bucket);
     allreduceSum(g, buf, "allReduceGradients");
     buf.div_(g.world);
-    if (!(idx.size() == 1 && grads[idx[0]].is_contiguous())) {
-      int64_t off = 0;
-      for (auto k : idx) {
-        grads[k].copy_(buf.narrow(0, off, grads[k].numel()).view_as(grads[k]));
-        off += grads[k].numel();
-      }
-    }
+    unflattenInto(buf, bucket);
     i = j;
   }
   return env.Undefined();
