@@ -7,7 +7,7 @@ import { HttpError } from '../../src/serve/errors.js';
 import { describeBytes, describeFile, sniffImage } from '../../src/serve/sniff.js';
 import { InferenceQueue, type BatchLane } from '../../src/serve/queue.js';
 import { ServeMetrics } from '../../src/serve/metrics.js';
-import { heatmapSide, rampColor, upsampleGrid } from '../../src/serve/heatmap.js';
+import { blendHeat, heatmapSide, rampColor, upsampleGrid } from '../../src/serve/heatmap.js';
 import { assertBindable, checkToken, isLoopbackHost } from '../../src/serve/auth.js';
 import { bar, excerpt, table } from '../../src/serve/format.js';
 import { crossOriginRefusal, hostRefusal, parseAllowedHosts, splitHost } from '../../src/serve/origin.js';
@@ -280,6 +280,23 @@ test('heatmap: bilinear upsampling with aligned cell centres, min-max scaled; ra
   assert.equal(heatmapSide(64), 256);
   assert.equal(heatmapSide(224), 448);
   assert.throws(() => upsampleGrid(new Float32Array(3), 2, 2, 4), /3 weights, expected 2x2/);
+});
+
+test('heatmap: blendHeat gives the bytes of the per-pixel rampColor blend (control points, clamping, random heat)', () => {
+  const heat = Float32Array.from([0, 0.25, 0.5, 0.75, 1, 0.125, 0.2500001, 0.9999, ...Array.from({ length: 4000 }, (_, i) => ((i * 7919) % 10007) / 10006)]);
+  const photo = Uint8Array.from({ length: heat.length * 3 }, (_, i) => (i * 131) % 256);
+  const expected = Buffer.alloc(photo.length); // the blend as renderHeatmap wrote it before blendHeat
+  for (let i = 0; i < heat.length; i++) {
+    const v = heat[i] as number;
+    const a = 0.7 * v;
+    const c = rampColor(v);
+    for (let ch = 0; ch < 3; ch++) expected[i * 3 + ch] = Math.round((1 - a) * (photo[i * 3 + ch] as number) + a * (c[ch] as number));
+  }
+  const got = blendHeat(photo, heat);
+  const firstDiff = got.findIndex((b, i) => b !== expected[i]);
+  assert.equal(firstDiff, -1, `byte ${firstDiff}: ${got[firstDiff]} vs ${expected[firstDiff]}`);
+  assert.deepEqual([...blendHeat(Uint8Array.from([10, 20, 30, 10, 20, 30]), Float32Array.from([0, 1]))], [10, 20, 30, 179, 185, 124]);
+  assert.throws(() => blendHeat(new Uint8Array(5), new Float32Array(2)), /5 bytes for 2 pixels/);
 });
 
 test('auth: loopback detection, binding rule, token strength (the header check is in security.test.ts)', () => {
