@@ -85,10 +85,10 @@ export const RunConfigSchema = Type.Object({
     weights: lossWeightsSchema({ imageText: 1, imageTabular: 0.5, textTabular: 0.5, mae: 0.5, mlm: 0.5, icdr: 1, sdrg: 1, icdrImage: 1, sdrgImage: 1 }),
     classWeights: flag(true, 'Inverse-frequency class weights (from the training labels) for the grade cross-entropies.'),
     classWeighting: literals(['class', 'exam'], {
-      default: 'class',
-      description: "How the class weights meet label smoothing: 'class' (PyTorch's semantics: the smoothing term is weighted by each " +
-        "class's weight; on skewed data such as BRSET's 93% grade 0 this pulls grade-0 exams toward rare grades) or 'exam' (each " +
-        "exam's whole loss weighted by its own grade's weight). On skewed data use 'exam' or classWeights false.",
+      default: 'exam',
+      description: "How the class weights meet label smoothing: 'exam' (each exam's whole loss weighted by its own grade's weight) or " +
+        "'class' (PyTorch's semantics: the smoothing term is weighted by each class's weight; on skewed data such as BRSET's 93% " +
+        "grade 0 this pulls grade-0 exams toward rare grades, see the README).",
     }),
     labelSmoothing: probability(0.05, 'Label smoothing for the grade cross-entropies.'),
     maeMaskRatio: probability(0.5, 'MAE: fraction of patches masked.'),
