@@ -36,7 +36,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +52,7 @@ import { EmbeddingIndex, type NewItem } from '../../src/index/index.js';
 import { forced, intFlag } from '../common/peer.js';
 import { ServeEngine } from '../../src/serve/engine.js';
 import { buildApp, DEFAULT_BATCHING } from '../../src/serve/app.js';
+import { defaultServeThreads, serveThreadEnv } from '../../src/serve/threads.js';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -80,7 +81,7 @@ const NOTES = [
 
 /** The server side: small untrained model + synthetic index, listening on an ephemeral port. */
 async function child(): Promise<void> {
-  setNumThreads(Number(arg('threads', String(Math.max(1, cpus().length)))));
+  setNumThreads(Number(arg('threads', String(defaultServeThreads(cpus().length)))));
   manualSeed(0);
   const preset = loadPreset('small');
   const corpus = Array.from({ length: 40 }, (_, i) => NOTES[i % NOTES.length] as string);
@@ -114,7 +115,8 @@ async function child(): Promise<void> {
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
-  console.log(`PORT ${typeof addr === 'object' && addr !== null ? addr.port : 0} THREADS ${getNumThreads()} TORCH ${torchVersion()} EXPECT ${JSON.stringify(expected)}`);
+  console.log(`PORT ${typeof addr === 'object' && addr !== null ? addr.port : 0} THREADS ${getNumThreads()} TORCH ${torchVersion()} ` +
+    `OMP_WAIT_POLICY=${process.env['OMP_WAIT_POLICY'] ?? '(default)'} OPENBLAS_NUM_THREADS=${process.env['OPENBLAS_NUM_THREADS'] ?? '(default)'} EXPECT ${JSON.stringify(expected)}`);
   const stop = (): void => {
     void app.close().then(() => {
       index.close();
@@ -192,19 +194,22 @@ async function parent(): Promise<void> {
   const autocannon = createRequire(import.meta.url)('autocannon') as Cannon;
   const maxBatch = intFlag(BENCH, 'max-batch', DEFAULT_BATCHING.maxBatch);
   const windowMs = intFlag(BENCH, 'batch-window-ms', DEFAULT_BATCHING.batchWindowMs, 0);
-  const childArgs = ['--serve-child', '--cases', arg('cases', '2000'), '--threads', arg('threads', String(Math.max(1, cpus().length))),
+  const threads = intFlag(BENCH, 'threads', defaultServeThreads(cpus().length));
+  const childArgs = ['--serve-child', '--cases', arg('cases', '2000'), '--threads', String(threads),
     '--max-batch', String(maxBatch), '--batch-window-ms', String(windowMs)];
+  // The server process gets the thread environment `retalign serve` gets (src/serve/threads.ts).
+  const threadEnv = serveThreadEnv(['serve', '--threads', String(threads)], cpus().length, process.env);
   const proc = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...childArgs],
-    { stdio: ['pipe', 'pipe', 'inherit'] });
+    { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...threadEnv } });
   const first = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: proc.stdout });
     rl.once('line', resolve);
     proc.once('exit', (code) => reject(new Error(`bench/serve: the server exited with code ${code} before listening`)));
   });
-  const m = /^PORT (\d+) THREADS (\d+) TORCH (\S+) EXPECT (.+)$/.exec(first);
+  const m = /^PORT (\d+) THREADS (\d+) TORCH (\S+) (OMP_WAIT_POLICY=\S+ OPENBLAS_NUM_THREADS=\S+) EXPECT (.+)$/.exec(first);
   if (m === null) throw new Error(`bench/serve: unexpected first line from the server: ${first}`);
   const base = `http://127.0.0.1:${m[1]}`;
-  const expected = new Set(JSON.parse(m[4] as string) as string[]);
+  const expected = new Set(JSON.parse(m[5] as string) as string[]);
   // Every search answer (warm-up and load) against the reference, as sets.
   const agree = { common: 0, hits: 0, answers: 0, bad: '' };
   const checkSearch = (body: string): boolean => {
@@ -229,7 +234,8 @@ async function parent(): Promise<void> {
       { name: '/v1/search/text', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: QUERY, k: K }),
         amount: (c: number) => Math.max(minRequests, 10 * c), verify: checkSearch },
     ];
-    console.log(`serve bench: small preset (untrained), ${arg('cases', '2000')} indexed cases, libtorch ${m[3]}, ${m[2]} threads, ` +
+    console.log(`serve bench: small preset (untrained), ${arg('cases', '2000')} indexed cases, libtorch ${m[3]}, ${m[2]} threads (${m[4]}), ` +
+      `load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}, ` +
       `queue 64, 1 inference job at a time, dynamic batching: at most ${maxBatch} requests per forward pass, window ${windowMs} ms` +
       `${maxBatch === 1 ? ' (unbatched)' : ''}`);
     for (const t of targets) { // warm-up: first-call allocations, the index matrix
@@ -284,7 +290,13 @@ async function parent(): Promise<void> {
       console.log(`grades/s: ${grade.rateAt1.toFixed(2)} at 1 client, ${grade.rateAt8.toFixed(2)} at 8 clients (x${(grade.rateAt8 / grade.rateAt1).toFixed(2)}; ` +
         `goal >= ${THROUGHPUT_TARGET}); grade p50 at 1 client ${grade.p50At1.toFixed(0)} ms, p99 at 8 clients ${grade.p99At8.toFixed(0)} ms ` +
         `(ratio ${ratio}; goal <= ${P99_RATIO_TARGET})`);
+      // Closed loop: 8 clients each wait for their answer, so their mean latency is 8 / grades/s, and
+      // p99 >= mean: the goal needs at least 8 / (2 x p50 at 1) grades/s at 8 clients.
+      const needed = 8 / (P99_RATIO_TARGET * grade.p50At1 / 1000);
+      console.log(`the latency goal needs >= ${needed.toFixed(1)} grades/s at 8 clients (8 clients / (${P99_RATIO_TARGET} x ${grade.p50At1.toFixed(0)} ms)); ` +
+        `measured ${grade.rateAt8.toFixed(1)}`);
     }
+    console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     if (!levels.includes(1) || !levels.includes(8)) {
       console.log(`serve-p99-8-over-p50-1 n/a (1 and 8 must both be in --clients ${levels.join(',')})`);
     } else if (minRequests < MIN_REQUESTS) {

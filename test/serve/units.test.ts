@@ -12,6 +12,7 @@ import { assertBindable, checkToken, isLoopbackHost } from '../../src/serve/auth
 import { bar, excerpt, table } from '../../src/serve/format.js';
 import { crossOriginRefusal, hostRefusal, parseAllowedHosts, splitHost } from '../../src/serve/origin.js';
 import { meanPairwiseCosine } from '../../src/serve/build-index.js';
+import { defaultServeThreads, serveThreadEnv, threadsFlag } from '../../src/serve/threads.js';
 
 const ALL = new Set(['patient_age', 'patient_sex', 'diabetes', 'diabetes_time_y', 'insulin', 'comorbidities', 'camera', 'exam_eye']);
 const status400 = (re: RegExp) => (e: unknown): boolean => e instanceof HttpError && e.statusCode === 400 && re.test(e.message);
@@ -297,6 +298,17 @@ test('heatmap: blendHeat gives the bytes of the per-pixel rampColor blend (contr
   assert.equal(firstDiff, -1, `byte ${firstDiff}: ${got[firstDiff]} vs ${expected[firstDiff]}`);
   assert.deepEqual([...blendHeat(Uint8Array.from([10, 20, 30, 10, 20, 30]), Float32Array.from([0, 1]))], [10, 20, 30, 179, 185, 124]);
   assert.throws(() => blendHeat(new Uint8Array(5), new Float32Array(2)), /5 bytes for 2 pixels/);
+});
+
+test('threads: `retalign serve` gets sleeping OpenMP threads and OpenBLAS sized to --threads; other commands and set variables are left alone', () => {
+  assert.deepEqual(serveThreadEnv(['serve', '--index', 'ix'], 2, {}), { OMP_WAIT_POLICY: 'PASSIVE', OPENBLAS_NUM_THREADS: String(defaultServeThreads(2)) });
+  assert.deepEqual(serveThreadEnv(['serve', '--threads', '1'], 2, {}), { OMP_WAIT_POLICY: 'PASSIVE', OPENBLAS_NUM_THREADS: '1' });
+  assert.deepEqual(serveThreadEnv(['serve', '--threads=3'], 2, {}), { OMP_WAIT_POLICY: 'PASSIVE', OPENBLAS_NUM_THREADS: '3' });
+  assert.deepEqual(serveThreadEnv(['serve'], 2, { OMP_WAIT_POLICY: 'ACTIVE', OPENBLAS_NUM_THREADS: '4' }), {});
+  assert.deepEqual(serveThreadEnv(['train', '--config', 'x.json'], 2, {}), {}); // training keeps libgomp's default
+  assert.deepEqual(serveThreadEnv([], 2, {}), {});
+  assert.equal(threadsFlag(['serve', '--threads', 'two']), null); // the command line refuses it, naming the flag
+  assert.equal(defaultServeThreads(0), 1);
 });
 
 test('auth: loopback detection, binding rule, token strength (the header check is in security.test.ts)', () => {

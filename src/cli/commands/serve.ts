@@ -9,6 +9,7 @@ import { assertBindable, readTokenFile } from '../../serve/auth.js';
 import { DEFAULT_BATCHING, DEFAULT_LIMITS, DEFAULT_RATE_LIMIT } from '../../serve/app.js';
 import { parseAllowedHosts } from '../../serve/origin.js';
 import { startServer } from '../../serve/server.js';
+import { defaultServeThreads } from '../../serve/threads.js';
 
 function int(name: string, min: number, max: number): (v: string) => number {
   return (v: string) => {
@@ -38,8 +39,9 @@ export function register(program: Command): void {
       'forward pass (1 = each alone, unbatched)', int('--max-batch', 1, 256), DEFAULT_BATCHING.maxBatch)
     .option('--batch-window-ms <ms>', 'dynamic batching: how long the first request of a batch waits for others to join it ' +
       '(0 = no waiting: only requests already queued behind a busy model are batched)', int('--batch-window-ms', 0, 1000), DEFAULT_BATCHING.batchWindowMs)
-    .option('--threads <n>', 'libtorch threads (default: every core; on a machine shared with other work, 1 is often faster)',
-      int('--threads', 1, 1024), Math.max(1, cpus().length))
+    .option('--threads <n>', 'libtorch threads (default: every core). Idle threads sleep (OMP_WAIT_POLICY=PASSIVE, OpenBLAS sized to match; ' +
+      'set by bin/retalign.js before libtorch loads, unless already set: src/serve/threads.ts)',
+      int('--threads', 1, 1024), defaultServeThreads(cpus().length))
     .option('--rate-limit <n>', 'requests per minute per client (0 = off)', int('--rate-limit', 0, 1_000_000), DEFAULT_RATE_LIMIT.perMinute)
     .action(async (o: { checkpoint: string; index: string; host: string; port: number; tokenFile?: string; allowedHost: string[]; data?: string; maxUploadMb: number; maxQueue: number; concurrency: number; maxBatch: number; batchWindowMs: number; threads: number; rateLimit: number }) => {
       const token = o.tokenFile === undefined ? null : readTokenFile(o.tokenFile);
