@@ -12,7 +12,9 @@ import { NUM_GRADES } from '../data/grades.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cpus } from 'node:os';
-import type { Rng } from '../data/rng.js';
+import { Rng } from '../data/rng.js';
+import type { Tokenizer } from '../data/tokenizer/tokenizer.js';
+import { augmentNote, noteAugmentOn, type NoteAugmentOptions, type NoteMarks } from '../run/note-augment.js';
 import { manualSeed, setNumThreads, getNumThreads, cudaIsAvailable, type Device } from '../tensor/index.js';
 import { buildModel, loadPreset, loadPretrainedImage, loadPretrainedText, type ModelCapabilities, type ModelConfig, type RetalignModel } from '../models/index.js';
 import type { Batch } from '../models/types.js';
@@ -65,31 +67,50 @@ export function runModelConfig(cfg: RunConfig, vocabSize: number): ModelConfig {
 /**
  * Shuffled mini-batches of the training items, with seeded horizontal flips. With `shard` (a
  * data-parallel rank), the rank's part of each global batch of batchSize x worldSize (shardBatches;
- * the epoch's order and flips are the same on every rank).
+ * the epoch's order and flips are the same on every rank). With the tokenizer's `marks`, notes are augmented as
+ * train.noteSentenceDropout / noteWordDropout say (no marks: no note augmentation, e.g. image-only training).
  */
 export function trainBatchSource(items: PreparedItem[], cfg: RunConfig, m: ModelConfig, tabularDim: number, use?: CollateOptions['use'],
-  shard: { rank: number; worldSize: number } = { rank: 0, worldSize: 1 }): BatchSource {
+  shard: { rank: number; worldSize: number } = { rank: 0, worldSize: 1 }, marks: NoteMarks | null = null): BatchSource {
   const { rank, worldSize } = shard;
   const B = Math.min(cfg.train.batchSize, Math.floor(items.length / worldSize));
   if (B < 1) throw new Error(`${items.length} training exams cannot fill one batch on each of ${worldSize} processes`);
   const per = Math.max(1, Math.floor(items.length / (B * worldSize)));
+  const augOpts = { sentenceDrop: cfg.train.noteSentenceDropout, wordDrop: cfg.train.noteWordDropout };
+  const aug = noteAugmentOn(augOpts) && marks !== null ? { o: augOpts, marks } : null;
   return {
     batchesPerEpoch: per,
     *batchesForEpoch(_epoch: number, rng: Rng, from: number): Iterable<Batch> {
       // Order and flips for the whole epoch are drawn up front, so batch k never depends on `from`.
       const order = rng.shuffle(items.map((_, i) => i));
       const flips = order.map(() => rng.bernoulli(0.5));
+      // Note augmentation: one seed per item of the epoch, drawn after the flips and only when on (the stream
+      // without it is unchanged).
+      const noteSeeds = aug !== null ? (() => { const r = rng.fork(0x6e6f7465); return order.map(() => r.next32()); })() : null;
       const at = new Map(order.map((item, pos) => [item, pos]));
       const mine = shardBatches(order, B, worldSize, rank);
       for (let k = from; k < per; k++) {
         const idx = mine[k] as number[];
-        yield collate(idx.map((i) => items[i] as PreparedItem), {
+        const picked = idx.map((i) => items[i] as PreparedItem);
+        yield collate(aug === null || noteSeeds === null ? picked : picked.map((it, j) => augmentItem(it, new Rng(noteSeeds[at.get(idx[j] as number) as number] as number), aug)), {
           imageSize: m.image.imageSize, maxTokens: cfg.data.maxTokens, tabularDim,
           flip: idx.map((i) => flips[at.get(i) as number] as boolean), device: cfg.train.device as Device, use,
         });
       }
     },
   };
+}
+
+/** The item with its note augmented (a new item; the prepared one is shared between epochs and left as it is). */
+function augmentItem(it: PreparedItem, rng: Rng, aug: { o: NoteAugmentOptions; marks: NoteMarks }): PreparedItem {
+  if (it.tokenIds === null || it.attention === null) return it;
+  const { ids, attention } = augmentNote(it.tokenIds, it.attention, rng, aug.o, aug.marks);
+  return { ...it, tokenIds: ids, attention };
+}
+
+/** The ids note augmentation needs, from a run's tokenizer. */
+export function noteMarks(tok: Tokenizer): NoteMarks {
+  return { padId: tok.padId, clsId: tok.clsId, sepId: tok.sepId, maskId: tok.maskId, periodId: tok.tokenToId('.') ?? null };
 }
 
 /**
@@ -300,7 +321,7 @@ async function trainLocked(cfg: RunConfig, o: TrainRunOptions & { out: string; r
     sdrgClassWeights: cfg.loss.classWeights && caps.gradeHeads ? inverseFrequencyWeights(trainItems.map((x) => x.sdrg), NUM_GRADES) : null,
     classWeighting: cfg.loss.classWeighting,
   });
-  const source = trainBatchSource(trainItems, dataCfg, m, tabularDim, undefined, dp ?? undefined);
+  const source = trainBatchSource(trainItems, dataCfg, m, tabularDim, undefined, dp ?? undefined, noteMarks(data.tokenizer));
   const epochs = Math.ceil(cfg.train.steps * cfg.train.accumSteps / source.batchesPerEpoch);
   const t0 = Date.now();
   const result = await train({

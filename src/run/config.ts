@@ -115,6 +115,9 @@ export const RunConfigSchema = Type.Object({
     }),
     patience: int(0, 0, 'Early stopping: validations without improvement before stopping (0 = off).'),
     modalityDropout: modalityDropoutSchema({ image: 0.1, text: 0.3, tabular: 0.3 }),
+    noteSentenceDropout: probability(0, "Training only: probability that each sentence of a note is left out (at least one stays), so " +
+      'the text tower leans on no single sentence and a short query looks like a note it has seen.'),
+    noteWordDropout: probability(0, 'Training only: probability that each word piece of a note is replaced by [MASK].'),
     imageOnlyShare: probability(0.25, 'Probability that a training sample shows the fusion its photo alone (before the per-modality draws).'),
     seed: int(0, 1, 'Seeds libtorch (initial weights, dropout, masks) and the data streams (epoch order, flips, modality dropout).'),
     device: Type.Union([Type.Literal('cpu'), Type.Literal('cuda'), Type.TemplateLiteral('cuda:${number}')], {
