@@ -248,7 +248,7 @@ async function parent(): Promise<void> {
     }
     const rss0 = await gauge(base, 'process_resident_memory_bytes');
     const rows: string[] = [];
-    const grade = { p50At1: NaN, p99At8: NaN, rateAt1: NaN, rateAt8: NaN };
+    const grade = { p50At1: NaN, p99At8: NaN, rateAt1: NaN, rateAt8: NaN, cpuMsAt8: NaN };
     let errorsTotal = 0;
     for (const t of targets) {
       for (const connections of levels) {
@@ -265,7 +265,7 @@ async function parent(): Promise<void> {
         const errors = r.errors + r.timeouts + r.non2xx;
         errorsTotal += errors;
         if (t.name === '/v1/grade' && connections === 1) Object.assign(grade, { p50At1: r.latency.p50, rateAt1: r.requests.average });
-        if (t.name === '/v1/grade' && connections === 8) Object.assign(grade, { p99At8: r.latency.p99, rateAt8: r.requests.average });
+        if (t.name === '/v1/grade' && connections === 8) Object.assign(grade, { p99At8: r.latency.p99, rateAt8: r.requests.average, cpuMsAt8: cpuMs });
         rows.push(`${t.name.padEnd(16)} ${String(connections).padStart(7)} ${String(amount).padStart(8)} ${String(r['2xx']).padStart(8)} ${r.requests.average.toFixed(1).padStart(8)} ` +
           `${r.latency.p50.toFixed(0).padStart(8)} ${r.latency.p99.toFixed(0).padStart(8)} ${String(errors).padStart(7)} ${(rss / 2 ** 20).toFixed(0).padStart(8)} ` +
           `${cpuMs.toFixed(0).padStart(10)} ${(t.name === '/v1/grade' ? meanBatch : '').padStart(10)}`);
@@ -293,8 +293,11 @@ async function parent(): Promise<void> {
       // Closed loop: 8 clients each wait for their answer, so their mean latency is 8 / grades/s, and
       // p99 >= mean: the goal needs at least 8 / (2 x p50 at 1) grades/s at 8 clients.
       const needed = 8 / (P99_RATIO_TARGET * grade.p50At1 / 1000);
+      // At the server's measured CPU time per grade at 8 clients, that rate needs this many cores.
+      const cores = needed * grade.cpuMsAt8 / 1000;
       console.log(`the latency goal needs >= ${needed.toFixed(1)} grades/s at 8 clients (8 clients / (${P99_RATIO_TARGET} x ${grade.p50At1.toFixed(0)} ms)); ` +
-        `measured ${grade.rateAt8.toFixed(1)}`);
+        `measured ${grade.rateAt8.toFixed(1)}; at the measured ${grade.cpuMsAt8.toFixed(0)} CPU ms per grade at 8 clients that rate needs ` +
+        `${cores.toFixed(1)} cores fully busy; this machine has ${cpus().length}`);
     }
     console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     if (!levels.includes(1) || !levels.includes(8)) {
