@@ -207,6 +207,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports);
 void RegisterNN(Napi::Env env, Napi::Object exports);
 void RegisterAutograd(Napi::Env env, Napi::Object exports);
 void RegisterDist(Napi::Env env, Napi::Object exports);
+void RegisterAllocator(Napi::Env env, Napi::Object exports);
 
 #define EXPORT(NAME, FN) exports.Set(NAME, Napi::Function::New(env, FN, NAME))
 

@@ -14,6 +14,7 @@
 #include "common.h"
 
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
+  retalign::RegisterAllocator(env, exports);  // first: every tensor after it uses the caching CPU allocator
   retalign::TensorHandle::Init(env, exports);
   retalign::RegisterTensorFns(env, exports);
   retalign::RegisterOps(env, exports);

@@ -55,3 +55,27 @@ export function torchVersion(): string {
 export function nativeAutocast(device: 'cpu' | 'cuda', enabled: boolean, dtype: DType = 'bfloat16'): boolean {
   return fn<[string, boolean, string], boolean>('setAutocast')(device, enabled, dtype);
 }
+
+/** The addon's CPU allocator (native/allocator.cc): caching or libtorch's default, and its counters. */
+export interface CpuAllocatorInfo {
+  /** True when large CPU buffers are cached for reuse (the default); false with RETALIGN_CPU_CACHE_MB=0. */
+  caching: boolean;
+  /** The cache's cap in bytes (RETALIGN_CPU_CACHE_MB, default 2048 MiB). */
+  capBytes?: number;
+  /** Large allocations served from the cache, and those that went to glibc. */
+  hits?: number;
+  misses?: number;
+  /** Bytes held in the cache (freed tensors' blocks), and in live large blocks. */
+  cachedBytes?: number;
+  liveBytes?: number;
+  /** Freed blocks returned to glibc because the cache was at its cap. */
+  released?: number;
+}
+
+/**
+ * What the CPU allocator did so far.
+ * @example cpuAllocator() // { caching: true, capBytes: 2147483648, hits: 1520, misses: 38, cachedBytes: 0, liveBytes: 0, released: 0 }
+ */
+export function cpuAllocator(): CpuAllocatorInfo {
+  return fn<[], CpuAllocatorInfo>('cpuAllocator')();
+}

@@ -53,7 +53,7 @@ export interface Trace {
 }
 
 /** Ops that read or describe a tensor without making a new value: passed through, not recorded. */
-const PASS = new Set(['shape', 'dtype', 'device', 'requiresGrad', 'isDisposed', 'dispose', 'hasGrad', 'liveCount']);
+const PASS = new Set(['shape', 'dtype', 'device', 'requiresGrad', 'isDisposed', 'dispose', 'hasGrad', 'liveCount', 'cpuAllocator']);
 /** Ops that read values back into JS: refused on input-dependent values. */
 const READ = new Set(['toArray', 'item']);
 /** Ops that change a tensor in place or run autograd: a graph cannot hold them, so a trace refuses them. */
