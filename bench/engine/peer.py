@@ -4,11 +4,12 @@ A long-lived process (bench/common/peer_io.py) so that bench/engine/run.ts can i
 sides round by round. Commands, one JSON line each:
   {"cmd": "warmup", "steps": W, "mm_reps": R}  W block steps and R matmuls per size, untimed
   {"cmd": "round", "steps": S, "mm_reps": R}   -> {"step": [S step times, s], "matmul": {"1024": [R times], ...},
-                                                   "numpy": {"1024": [R times], ...} (CPU only)}
+                                                   "numpy": {"1024": [R times], ...} (CPU only),
+                                                   "faults_per_step": minor page faults per block step}
 Run by bench/engine/run.ts with Debian's python3-torch.
 usage: peer.py <threads> <device> <dtype>
 """
-import os, sys, time
+import os, resource, sys, time
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -80,7 +81,10 @@ def warmup(cmd):
 
 def round_(cmd):
     tm, nm = matmuls(cmd["mm_reps"])
-    return {"step": times(train_step, cmd["steps"]), "matmul": tm, "numpy": nm}
+    f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    step = times(train_step, cmd["steps"])
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
+    return {"step": step, "matmul": tm, "numpy": nm, "faults_per_step": faults / max(1, cmd["steps"])}
 
 serve({"torch": torch.__version__, "threads": torch.get_num_threads(), "numpy": np.__version__},
       {"warmup": warmup, "round": round_})

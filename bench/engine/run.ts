@@ -9,7 +9,10 @@
  * up (--warmup steps each, Python first), then --rounds rounds of Python, ours, Python, ours, ...;
  * in each round each side runs --iters block steps and --mm-reps matmuls per size. Both sides are
  * reduced the same way: the median within a round, then the median of the round medians. The
- * libtorch release of both sides must be equal (else the bench fails).
+ * libtorch release of both sides must be equal (else the bench fails). Each side's minor page faults
+ * per block step are printed too: on this machine faulting in fresh pages was ~40% of a step's CPU
+ * time under glibc's allocator, and the addon caches large CPU blocks (native/allocator.cc) where
+ * python3-torch does not, so that line says how much of a difference is the allocator.
  * Last line: `engine-step-ratio <retalign step / pytorch step>` (lower is better).
  *
  * usage: npm run bench:engine [-- --rounds 5 --iters 3 --warmup 2 --mm-reps 3 --threads N --device cuda --dtype bfloat16]
@@ -20,7 +23,7 @@ import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import {
   Tensor, tidy, linear, layerNorm, AdamW, clipGradNorm, manualSeed, setNumThreads, getNumThreads, cudaSynchronize,
-  torchVersion, type Device, type DType,
+  torchVersion, cpuAllocator, type Device, type DType,
 } from '../../src/tensor/index.js';
 import { PythonPeer, intFlag, median, peerScript, torchVersionLine } from '../common/peer.js';
 
@@ -112,14 +115,17 @@ console.error(`${BENCH}: warm-up (${warmup} steps, ${mmReps} matmuls per size, e
 await peer.ask({ cmd: 'warmup', steps: warmup, mm_reps: mmReps });
 matmuls(mmReps);
 times(trainStep, warmup);
-interface Round { step: number[]; matmul: Record<number, number[]>; numpy: Record<number, number[]> }
+interface Round { step: number[]; matmul: Record<number, number[]>; numpy: Record<number, number[]>; faults: number }
 const py: Round[] = [];
 const ours: Round[] = [];
 for (let r = 0; r < rounds; r++) {
   const got = await peer.ask({ cmd: 'round', steps: iters, mm_reps: mmReps });
-  py.push({ step: got['step'] as number[], matmul: got['matmul'] as Record<number, number[]>, numpy: got['numpy'] as Record<number, number[]> });
+  py.push({ step: got['step'] as number[], matmul: got['matmul'] as Record<number, number[]>, numpy: got['numpy'] as Record<number, number[]>,
+    faults: Number(got['faults_per_step']) });
   const mm = matmuls(mmReps);
-  ours.push({ step: times(trainStep, iters), matmul: mm, numpy: {} });
+  const f0 = process.resourceUsage().minorPageFault;
+  const step = times(trainStep, iters);
+  ours.push({ step, matmul: mm, numpy: {}, faults: (process.resourceUsage().minorPageFault - f0) / iters });
 }
 await peer.close();
 const load1 = loadavg()[0] ?? NaN;
@@ -150,5 +156,10 @@ for (const row of rows) console.log(line(row));
 const ms = (rs: Round[]): string => rs.map((r) => (median(r.step) * 1e3).toFixed(0)).join(' ');
 console.log(`block step ms, median per round: python ${ms(py)} | retalign ${ms(ours)}; ` +
   `per-round ratios ${ours.map((r, i) => (median(r.step) / median(py[i]!.step)).toFixed(3)).join(' ')}`);
+// Page faults per step show the allocators at work: a block whose buffers come from fresh pages pays
+// the kernel to fault and zero them (libtorch's default, glibc; the addon caches large blocks).
+const allocator = cpuAllocator();
+console.log(`minor page faults per block step, median of rounds: python ${median(py.map((r) => r.faults)).toFixed(0)} | ` +
+  `retalign ${median(ours.map((r) => r.faults)).toFixed(0)} (retalign's CPU allocator: ${allocator.caching ? `caching, ${allocator.hits} hits, ${allocator.misses} misses` : "libtorch's default (RETALIGN_CPU_CACHE_MB=0)"})`);
 console.log(versions);
 console.log(`engine-step-ratio ${(stepTime / pyStep).toFixed(3)}`);
