@@ -138,12 +138,14 @@ export async function prepareData(cfg: RunConfig, runRoot: string, o: PrepareOpt
   const wantsImage = (r: ExamRecord): boolean => !o.imageSplits || o.imageSplits.includes(splitOfRecord(r));
   const pixels = await preloadImages(records.filter(wantsImage), pre.image, log);
   // DeepEyeNet records carry no tabular input (even when a checkpoint's featurizer is given).
-  const { items, distinctNotes } = buildItems(records, { notes, tokenizer, maxTokens: pre.maxTokens,
+  const { items, distinctNotes, cut } = buildItems(records, { notes, tokenizer, maxTokens: pre.maxTokens,
     featurizer: read.format !== 'deepeyenet' ? featurizer : null, pixels, wantsImage });
   for (const k of ['train', 'val', 'test'] as const) ids[k] = ids[k].filter((id) => items.has(id));
   log(`prepared ${items.size} exams (train ${ids.train.length}, val ${ids.val.length}, test ${ids.test.length}); ` +
     `${distinctNotes} distinct notes; vocab ${tokenizer.vocabSize}; tabular width ${featurizer?.dim ?? 0}; images ${pre.image.size}px ` +
     `(${imageBackend() === 'native' ? 'native fast path: libjpeg-turbo + Lanczos' : 'sharp only'})`);
+  const cutWarning = noteCutWarning(cut, items.size, pre.maxTokens);
+  if (cutWarning !== null) log(cutWarning);
   const datasetName = source === 'synth' ? `synthetic twin (${cfg.data.synth.prevalence}, ${cfg.data.synth.patients} patients)` : datasetPath;
   return { datasetPath, datasetName, read, split, splitOf, records, notes, tokenizer, featurizer, pre, items, ids };
 }
@@ -268,20 +270,41 @@ async function preloadImages(wanted: readonly ExamRecord[], image: ImageConfig, 
  */
 function buildItems(records: readonly ExamRecord[], o: { notes: Map<string, string>; tokenizer: Tokenizer; maxTokens: number;
   featurizer: TabularFeaturizer | null; pixels: Map<string, Float32Array>; wantsImage: (r: ExamRecord) => boolean }):
-  { items: Map<string, PreparedItem>; distinctNotes: number } {
+  { items: Map<string, PreparedItem>; distinctNotes: number; cut: NoteCuts } {
   const groupOf = new Map<string, number>();
   const items = new Map<string, PreparedItem>();
+  const cut: NoteCuts = { count: 0, longest: 0, byIcdr: new Map() };
   for (const r of records) {
     const px = o.pixels.get(r.imageId) ?? null;
     if (o.wantsImage(r) && px === null) continue;
     const text = o.notes.get(r.imageId) as string;
     if (!groupOf.has(text)) groupOf.set(text, groupOf.size);
     const t = o.tokenizer.encodeBatch([text], { maxLength: o.maxTokens, padding: 'max' });
+    if (t.attentionMask[o.maxTokens - 1] === 1) {
+      const full = o.tokenizer.encode(text, Number.MAX_SAFE_INTEGER).length;
+      if (full > o.maxTokens) {
+        cut.count++;
+        cut.longest = Math.max(cut.longest, full);
+        const g = r.labels.icdr === null ? 'unknown' : String(r.labels.icdr);
+        cut.byIcdr.set(g, (cut.byIcdr.get(g) ?? 0) + 1);
+      }
+    }
     items.set(r.imageId, {
       imageId: r.imageId, patientId: r.patientId, image: px, tokenIds: t.inputIds, attention: t.attentionMask,
       tabular: o.featurizer ? o.featurizer.transform(r) : null,
       icdr: r.labels.icdr ?? UNKNOWN_GRADE, sdrg: r.labels.sdrg ?? UNKNOWN_GRADE, noteGroup: groupOf.get(text) as number,
     });
   }
-  return { items, distinctNotes: groupOf.size };
+  return { items, distinctNotes: groupOf.size, cut };
+}
+
+/** Notes longer than maxTokens (cut at tokenization): how many, the longest, and how many per ICDR grade. */
+interface NoteCuts { count: number; longest: number; byIcdr: Map<string, number> }
+
+/** The warning for cut notes, or null when none was cut. */
+export function noteCutWarning(cut: NoteCuts, total: number, maxTokens: number): string | null {
+  if (cut.count === 0) return null;
+  const by = [...cut.byIcdr].sort(([a], [b]) => a.localeCompare(b)).map(([g, n]) => `ICDR ${g}: ${n}`).join(', ');
+  return `warning: ${cut.count} of ${total} notes are longer than data.maxTokens=${maxTokens} tokens and were cut (longest ${cut.longest}; ` +
+    `${by}): the model never reads their end. Raise data.maxTokens (at most the preset's text.maxPositions).`;
 }

@@ -31,6 +31,9 @@ test('demo --jobs 2: trains and evaluates every run in child processes, as --job
     const logs = readdirSync(join(dir, 'two', 'logs')).filter((f) => f.endsWith('.log')).sort();
     assert.equal(logs.length, 4 + 8, logs.join(', '));
     assert.ok(logs.includes('demo-kemt-honest.log') && logs.includes('eval-demo-clip-honest-zero-shot.log'), logs.join(', '));
+    // At 48 tokens the twin's notes are cut, and the run's log says so (by grade: long notes are the severe ones).
+    assert.match(readFileSync(join(dir, 'two', 'logs', 'demo-kemt-honest.log'), 'utf8'),
+      /warning: \d+ of \d+ notes are longer than data\.maxTokens=48 tokens and were cut \(longest \d+; ICDR \d: \d+/);
     assert.ok(lines.some((l) => /4 trainings, 2 at a time/.test(l)), lines.join('\n'));
     assert.ok(lines.some((l) => /^\| Model \| Kind \| Protocol/m.test(l)), 'the headline table is printed');
     for (const run of ['demo-kemt-honest', 'demo-kemt-paper', 'demo-clip-honest', 'demo-clip-paper']) {
