@@ -110,18 +110,30 @@ class Block(nn.Module):
 
 
 class StemLayer(nn.Module):
-    """src/nn/conv-stem.ts: stride-2 3x3 conv (no bias, He init) + channel LayerNorm (eps 1e-6) + ReLU."""
+    """src/nn/conv-stem.ts: stride-2 3x3 conv (no bias, He init) + a norm by image.stemNorm + ReLU: channel
+    LayerNorm (eps 1e-6), GroupNorm (the largest of 8, 4, 2, 1 groups dividing Co; eps 1e-6), or BatchNorm2d
+    (eps 1e-5, momentum 0.1; running statistics as buffers, as ours)."""
 
-    def __init__(self, cin, cout):
+    def __init__(self, cin, cout, norm="layer"):
         super().__init__()
         self.out = cout
+        self.norm = norm
         self.weight = normal_param((cout, cin, 3, 3), math.sqrt(2 / (cin * 9)))
         self.normWeight = nn.Parameter(torch.ones(cout))
         self.normBias = nn.Parameter(torch.zeros(cout))
         no_decay(self, "normWeight", "normBias")
+        if norm == "batch":
+            self.register_buffer("runningMean", torch.zeros(cout))
+            self.register_buffer("runningVar", torch.ones(cout))
 
     def forward(self, x):
-        y = F.conv2d(x, self.weight, None, 2, 1).permute(0, 2, 3, 1)  # (B, H/2, W/2, Co)
+        y = F.conv2d(x, self.weight, None, 2, 1)  # (B, Co, H/2, W/2)
+        if self.norm == "batch":
+            return F.batch_norm(y, self.runningMean, self.runningVar, self.normWeight, self.normBias, self.training, 0.1, 1e-5).relu()
+        if self.norm == "group":
+            groups = next(g for g in (8, 4, 2, 1) if self.out % g == 0)
+            return F.group_norm(y, groups, self.normWeight, self.normBias, 1e-6).relu()
+        y = y.permute(0, 2, 3, 1)  # (B, H/2, W/2, Co)
         return F.layer_norm(y, (self.out,), self.normWeight, self.normBias, 1e-6).relu().permute(0, 3, 1, 2)
 
 
@@ -133,11 +145,11 @@ def stem_channels(patch, dim):
 class ConvStem(nn.Module):
     """src/nn/conv-stem.ts (image.stem 'conv'): log2(P) StemLayers, then a 1x1 conv to the width."""
 
-    def __init__(self, channels, patch, dim):
+    def __init__(self, channels, patch, dim, norm="layer"):
         super().__init__()
         widths = stem_channels(patch, dim)
         ins = [channels] + widths[:-1]
-        self.layers = nn.ModuleList(StemLayer(i, w) for i, w in zip(ins, widths))
+        self.layers = nn.ModuleList(StemLayer(i, w, norm) for i, w in zip(ins, widths))
         self.proj = normal_param((dim, widths[-1], 1, 1), widths[-1] ** -0.5)
         self.projBias = nn.Parameter(torch.zeros(dim))
 
@@ -160,7 +172,7 @@ class VisionTransformer(nn.Module):
         # ours registers the token embedder as 'stem' (conv stem) or 'patchEmbed' (ViT's P x P conv)
         self.conv_stem = c.get("stem", "patch") == "conv"
         if self.conv_stem:
-            self.stem = ConvStem(c["channels"], P, D)
+            self.stem = ConvStem(c["channels"], P, D, c.get("stemNorm", "layer"))
         else:
             self.patchEmbed = nn.Conv2d(c["channels"], D, P, stride=P)
         self.blocks = nn.ModuleList(Block(D, c["heads"], c["mlpDim"], c["layerNormEps"], True, c["dropout"], c["attnDropout"])
@@ -565,7 +577,8 @@ def main():
                 "cudaMaxAllocatedMiB": torch.cuda.max_memory_allocated() / 2 ** 20 if device.startswith("cuda") else None}
 
     serve({"torch": torch.__version__, "python": sys.executable, "threads": torch.get_num_threads(),
-           "params": {n: [list(p.shape), decay_of[n]] for n, p in named.items()}, "foreach": opt.defaults.get("foreach")},
+           "params": {n: [list(p.shape), decay_of[n]] for n, p in named.items()},
+           "buffers": {n: list(b.shape) for n, b in model.named_buffers()}, "foreach": opt.defaults.get("foreach")},
           {"warmup": warmup, "round": round_, "stats": stats})
 
 

@@ -224,14 +224,17 @@ const spec = {
   },
 };
 const peer = await PythonPeer.start('bench/train', python, [peerScript('bench/train', import.meta.url, 'train', 'peer.py'), JSON.stringify(spec)]);
-interface PeerReady { torch: string; python: string; threads: number; params: Record<string, [number[], boolean]> }
+interface PeerReady { torch: string; python: string; threads: number; params: Record<string, [number[], boolean]>; buffers: Record<string, number[]> }
 const pyReady = peer.ready as unknown as PeerReady;
 const versions = torchVersionLine('bench/train', torchVersion(), pyReady.torch, `python (${pyReady.python})`);
 
 // ----- same model? names, shapes and decay groups must be identical
 const grouping = paramGroups(model, trainCfg.weightDecay); // the loop's own grouping
 const decayNames = new Set(grouping.decay);
-const ourParams = new Map([...model.namedParameters()].map(([n, t]) => [n, { shape: t.shape, decay: decayNames.has(n), numel: t.numel }]));
+// Buffers (BatchNorm running statistics: saved, not trained) are compared with the peer's named_buffers.
+const named = [...model.namedParameters()];
+const ourParams = new Map(named.filter(([, t]) => t.requiresGrad).map(([n, t]) => [n, { shape: t.shape, decay: decayNames.has(n), numel: t.numel }]));
+const ourBuffers = new Map(named.filter(([, t]) => !t.requiresGrad).map(([n, t]) => [n, t.shape]));
 const problems: string[] = [];
 for (const [n, p] of ourParams) {
   const q = pyReady.params[n];
@@ -240,10 +243,17 @@ for (const [n, p] of ourParams) {
   else if (q[1] !== p.decay) problems.push(`${n}: weight decay ${p.decay} in retalign, ${q[1]} in pytorch`);
 }
 for (const [n, q] of Object.entries(pyReady.params)) if (!ourParams.has(n)) problems.push(`${n} [${q[0].join(', ')}]: only in pytorch`);
+for (const [n, shape] of ourBuffers) {
+  const q = pyReady.buffers[n];
+  if (q === undefined) problems.push(`buffer ${n} [${shape.join(', ')}]: only in retalign`);
+  else if (q.join(',') !== shape.join(',')) problems.push(`buffer ${n}: [${shape.join(', ')}] in retalign, [${q.join(', ')}] in pytorch`);
+}
+for (const [n, q] of Object.entries(pyReady.buffers)) if (!ourBuffers.has(n)) problems.push(`buffer ${n} [${q.join(', ')}]: only in pytorch`);
 const count = (decay: boolean | null): number => [...ourParams.values()].filter((p) => decay === null || p.decay === decay).reduce((s, p) => s + p.numel, 0);
 const peerCount = Object.values(pyReady.params).reduce((s, [shape]) => s + shape.reduce((a, b) => a * b, 1), 0);
 if (peerCount !== count(null)) problems.push(`parameter count: retalign ${count(null)}, pytorch ${peerCount}`);
-if (model.numParameters() !== count(null)) problems.push(`retalign numParameters ${model.numParameters()} != the sum over namedParameters ${count(null)}`);
+const bufferCount = [...ourBuffers.values()].reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1), 0);
+if (model.numParameters() !== count(null) + bufferCount) problems.push(`retalign numParameters ${model.numParameters()} != the sum over namedParameters ${count(null) + bufferCount}`);
 if (problems.length > 0) throw new Error(`bench/train: the pytorch peer is not the same model:\n  ${problems.slice(0, 30).join('\n  ')}`);
 
 console.error(`bench/train: warm-up (${warmup} steps each side), then ${rounds} rounds of ${steps} steps: pytorch, retalign, pytorch, retalign, ...`);
