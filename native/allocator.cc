@@ -10,14 +10,18 @@
 // grew ~100 MB per step (3.7 GB after 30 steps; live tensors flat: fragmentation, not a leak).
 // Blocks of at least kMinBytes are kept after their tensor dies and handed out again for a request
 // of the same rounded size, up to a cap (RETALIGN_CPU_CACHE_MB, default 2048); a block that would
-// pass the cap is returned to glibc. Contents are never read: results are bit-identical.
+// pass the cap is returned to glibc, and a request that finds no block of its size first frees
+// cached blocks of other sizes so that live + cached never passes the peak of live large buffers.
+// Contents are never read: results are bit-identical.
 //
 // Thread safety: one mutex (autograd and data-loading threads allocate too); a large block is
 // >= 256 KiB of compute, so the lock is not on any hot path.
 
 #include <c10/core/CPUAllocator.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <iterator>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -32,7 +36,7 @@ constexpr size_t kRound = 4096;           // sizes rounded to pages, so near siz
 constexpr size_t kAlign = 64;             // libtorch's own CPU alignment (AVX-512 loads)
 
 struct Stats {
-  int64_t hits = 0, misses = 0, cachedBytes = 0, liveBytes = 0, released = 0;
+  int64_t hits = 0, misses = 0, cachedBytes = 0, liveBytes = 0, released = 0, peakLiveBytes = 0;
 };
 
 class CachingCPUAllocator final : public c10::Allocator {
@@ -80,12 +84,39 @@ class CachingCPUAllocator final : public c10::Allocator {
       }
       stats_.liveBytes += static_cast<int64_t>(bytes);
     }
-    if (p == nullptr) p = fresh(bytes);
+    if (p == nullptr) {
+      trim();
+      p = fresh(bytes);
+    }
     {
       std::lock_guard<std::mutex> g(mu_);
       sizes_[p] = bytes;
+      stats_.peakLiveBytes = std::max(stats_.peakLiveBytes, stats_.liveBytes);
     }
     return {p, p, &freeAny, c10::Device(c10::DeviceType::CPU)};
+  }
+
+  // Before a miss allocates its block (already counted in liveBytes): cached blocks of other sizes are
+  // freed until live + cached stays within the largest live total so far, so the allocator never holds
+  // more than the process's peak of live large buffers (a run whose shapes change, e.g. training then
+  // evaluation at another batch size, does not keep stale sizes on top of its new ones).
+  void trim() const {
+    std::vector<void*> out;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      const int64_t budget = std::max(stats_.peakLiveBytes, stats_.liveBytes);
+      for (auto it = free_.begin(); it != free_.end() && stats_.liveBytes + stats_.cachedBytes > budget;) {
+        auto& blocks = it->second;
+        while (!blocks.empty() && stats_.liveBytes + stats_.cachedBytes > budget) {
+          out.push_back(blocks.back());
+          blocks.pop_back();
+          stats_.cachedBytes -= static_cast<int64_t>(it->first);
+          stats_.released++;
+        }
+        it = blocks.empty() ? free_.erase(it) : std::next(it);
+      }
+    }
+    for (void* p : out) std::free(p);
   }
 
   // One deleter for every block, also returned by raw_deleter(): libtorch frees raw_allocate()d
@@ -147,6 +178,7 @@ Napi::Value CpuAllocator(const Napi::CallbackInfo& info) {
     o.Set("cachedBytes", Napi::Number::New(info.Env(), static_cast<double>(s.cachedBytes)));
     o.Set("liveBytes", Napi::Number::New(info.Env(), static_cast<double>(s.liveBytes)));
     o.Set("released", Napi::Number::New(info.Env(), static_cast<double>(s.released)));
+    o.Set("peakLiveBytes", Napi::Number::New(info.Env(), static_cast<double>(s.peakLiveBytes)));
   }
   return o;
 }

@@ -68,8 +68,10 @@ export interface CpuAllocatorInfo {
   /** Bytes held in the cache (freed tensors' blocks), and in live large blocks. */
   cachedBytes?: number;
   liveBytes?: number;
-  /** Freed blocks returned to glibc because the cache was at its cap. */
+  /** Cached blocks returned to glibc: the cache at its cap, or room made for a block of a new size. */
   released?: number;
+  /** The most bytes in live large blocks at once; live + cached never passes it (plus the block being made). */
+  peakLiveBytes?: number;
 }
 
 /**

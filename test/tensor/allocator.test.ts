@@ -51,6 +51,20 @@ if (process.argv.includes('--child')) {
     assert.deepEqual([cpuAllocator().hits, cpuAllocator().misses], [before.hits, before.misses]);
   });
 
+  test('allocator: a block of a new size past the peak first frees the cache, so live + cached never passes the peak', () => {
+    Tensor.zeros([3 * 1024 * 1024 / 4 + 7 * 1024]).dispose(); // ~3 MiB of an odd size: cached
+    const a = cpuAllocator();
+    assert.ok((a.cachedBytes as number) > 0);
+    const n = Math.ceil(((a.peakLiveBytes as number) + (a.cachedBytes as number)) / 4) + 12345; // live alone passes the old peak
+    const big = Tensor.zeros([n]);
+    const b = cpuAllocator();
+    assert.equal(b.cachedBytes, 0, 'every cached block was freed before the new peak');
+    assert.ok((b.released as number) > (a.released as number));
+    assert.ok((b.liveBytes as number) + (b.cachedBytes as number) <= (b.peakLiveBytes as number));
+    big.dispose();
+    assert.ok((cpuAllocator().cachedBytes as number) >= n * 4, 'the new block is cached when freed');
+  });
+
   test('allocator: seeded training steps give the same bits with the cache and with libtorch\'s default allocator', () => {
     const here = seededRun();
     const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child'], {
