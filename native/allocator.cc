@@ -11,7 +11,7 @@
 // Blocks of at least kMinBytes are kept after their tensor dies and handed out again for a request
 // of the same rounded size, up to a cap (RETALIGN_CPU_CACHE_MB, default 2048); a block that would
 // pass the cap is returned to glibc, and a request that finds no block of its size first frees
-// cached blocks of other sizes so that live + cached never passes the peak of live large buffers.
+// cached blocks of other sizes so that live + cached stays within twice the peak of live large buffers.
 // Contents are never read: results are bit-identical.
 //
 // Thread safety: one mutex (autograd and data-loading threads allocate too); a large block is
@@ -34,6 +34,7 @@ namespace {
 constexpr size_t kMinBytes = 256 * 1024;  // smaller blocks: glibc's bins serve them well
 constexpr size_t kRound = 4096;           // sizes rounded to pages, so near sizes share a bucket
 constexpr size_t kAlign = 64;             // libtorch's own CPU alignment (AVX-512 loads)
+constexpr int64_t kSlack = 2;             // live + cached <= kSlack x the peak of live (see trim)
 
 struct Stats {
   int64_t hits = 0, misses = 0, cachedBytes = 0, liveBytes = 0, released = 0, peakLiveBytes = 0;
@@ -97,14 +98,15 @@ class CachingCPUAllocator final : public c10::Allocator {
   }
 
   // Before a miss allocates its block (already counted in liveBytes): cached blocks of other sizes are
-  // freed until live + cached stays within the largest live total so far, so the allocator never holds
-  // more than the process's peak of live large buffers (a run whose shapes change, e.g. training then
-  // evaluation at another batch size, does not keep stale sizes on top of its new ones).
+  // freed until live + cached is at most twice the largest live total so far, so a run whose shapes
+  // change (training then evaluation at another batch size) does not stack stale sizes up to the cap.
+  // Twice, not once: with no slack every miss in a step whose cache is full (tidy frees a step's
+  // buffers at its end) evicted blocks the same step needed next (27k page faults per ViT-S step).
   void trim() const {
     std::vector<void*> out;
     {
       std::lock_guard<std::mutex> g(mu_);
-      const int64_t budget = std::max(stats_.peakLiveBytes, stats_.liveBytes);
+      const int64_t budget = kSlack * std::max(stats_.peakLiveBytes, stats_.liveBytes);
       for (auto it = free_.begin(); it != free_.end() && stats_.liveBytes + stats_.cachedBytes > budget;) {
         auto& blocks = it->second;
         while (!blocks.empty() && stats_.liveBytes + stats_.cachedBytes > budget) {

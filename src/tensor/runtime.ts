@@ -70,7 +70,7 @@ export interface CpuAllocatorInfo {
   liveBytes?: number;
   /** Cached blocks returned to glibc: the cache at its cap, or room made for a block of a new size. */
   released?: number;
-  /** The most bytes in live large blocks at once; live + cached never passes it (plus the block being made). */
+  /** The most bytes in live large blocks at once; live + cached stays within twice it. */
   peakLiveBytes?: number;
 }
 
