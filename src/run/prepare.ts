@@ -306,5 +306,5 @@ export function noteCutWarning(cut: NoteCuts, total: number, maxTokens: number):
   if (cut.count === 0) return null;
   const by = [...cut.byIcdr].sort(([a], [b]) => a.localeCompare(b)).map(([g, n]) => `ICDR ${g}: ${n}`).join(', ');
   return `warning: ${cut.count} of ${total} notes are longer than data.maxTokens=${maxTokens} tokens and were cut (longest ${cut.longest}; ` +
-    `${by}): the model never reads their end. Raise data.maxTokens (at most the preset's text.maxPositions).`;
+    `${by}): the model never reads their end (data.maxTokens sets the budget, at most the preset's text.maxPositions).`;
 }
