@@ -13,24 +13,26 @@ const RAMP: readonly (readonly [number, number, number, number])[] = [
   [0, 0, 0, 4], [0.25, 87, 16, 110], [0.5, 188, 55, 84], [0.75, 249, 142, 9], [1, 252, 255, 164],
 ];
 
-/** The ramp's columns as flat arrays, for blendHeat's per-pixel loop. */
-const RAMP_T = Float64Array.from(RAMP, (p) => p[0]);
-const RAMP_R = Float64Array.from(RAMP, (p) => p[1]);
-const RAMP_G = Float64Array.from(RAMP, (p) => p[2]);
-const RAMP_B = Float64Array.from(RAMP, (p) => p[3]);
-
 /** Colour of t in [0, 1] on the ramp. */
 export function rampColor(t: number): [number, number, number] {
+  const c = new Float64Array(3);
+  rampInto(t, c);
+  return [c[0] as number, c[1] as number, c[2] as number];
+}
+
+/** rampColor(t) written into out[0..2] (no array per call: blendHeat runs it per pixel). */
+function rampInto(t: number, out: Float64Array): void {
   const x = Math.min(1, Math.max(0, t));
   for (let i = 1; i < RAMP.length; i++) {
-    const [t1, r1, g1, b1] = RAMP[i] as readonly [number, number, number, number];
-    if (x <= t1) {
-      const [t0, r0, g0, b0] = RAMP[i - 1] as readonly [number, number, number, number];
-      const f = (x - t0) / (t1 - t0);
-      return [r0 + f * (r1 - r0), g0 + f * (g1 - g0), b0 + f * (b1 - b0)];
+    const p1 = RAMP[i] as readonly number[];
+    if (x <= (p1[0] as number)) {
+      const p0 = RAMP[i - 1] as readonly number[];
+      const f = (x - (p0[0] as number)) / ((p1[0] as number) - (p0[0] as number));
+      for (let k = 1; k <= 3; k++) out[k - 1] = (p0[k] as number) + f * ((p1[k] as number) - (p0[k] as number));
+      return;
     }
   }
-  return [252, 255, 164];
+  out[0] = 252; out[1] = 255; out[2] = 164;
 }
 
 /**
@@ -90,28 +92,19 @@ export async function renderHeatmap(rgb: Uint8Array, S: number, att: { rows: num
 /**
  * The heat (one value in [0, 1] per pixel) blended over RGB bytes: colour rampColor(v) at weight
  * 0.7 * v. The same arithmetic as calling rampColor per pixel (the same bytes: a test compares them),
- * without its per-pixel array: on a 288 px heatmap that call cost ~10 ms of the event loop per grade.
+ * without a per-pixel array (rampInto into one scratch array): on a 288 px heatmap the arrays cost ~10 ms of the event loop per grade.
  * @example blendHeat(Buffer.from([10, 20, 30]), Float32Array.from([0])) // [10, 20, 30]: no heat, the photo
  */
 export function blendHeat(photo: Uint8Array, heat: Float32Array): Buffer {
   if (photo.length !== heat.length * 3) throw new Error(`blendHeat: ${photo.length} bytes for ${heat.length} pixels; expected 3 bytes per pixel`);
   const out = Buffer.alloc(photo.length);
-  const last = RAMP_T.length - 1;
+  const c = new Float64Array(3);
   for (let i = 0; i < heat.length; i++) {
     const v = heat[i] as number;
-    const x = Math.min(1, Math.max(0, v));
-    let k = 1; // the first control point at or above x, as rampColor finds it
-    while (k < last && x > (RAMP_T[k] as number)) k++;
-    const t0 = RAMP_T[k - 1] as number;
-    const f = (x - t0) / ((RAMP_T[k] as number) - t0);
-    const r = (RAMP_R[k - 1] as number) + f * ((RAMP_R[k] as number) - (RAMP_R[k - 1] as number));
-    const g = (RAMP_G[k - 1] as number) + f * ((RAMP_G[k] as number) - (RAMP_G[k - 1] as number));
-    const b = (RAMP_B[k - 1] as number) + f * ((RAMP_B[k] as number) - (RAMP_B[k - 1] as number));
+    rampInto(v, c);
     const a = 0.7 * v;
     const j = i * 3;
-    out[j] = Math.round((1 - a) * (photo[j] as number) + a * r);
-    out[j + 1] = Math.round((1 - a) * (photo[j + 1] as number) + a * g);
-    out[j + 2] = Math.round((1 - a) * (photo[j + 2] as number) + a * b);
+    for (let k = 0; k < 3; k++) out[j + k] = Math.round((1 - a) * (photo[j + k] as number) + a * (c[k] as number));
   }
   return out;
 }
