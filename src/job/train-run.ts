@@ -86,13 +86,20 @@ export function trainBatchSource(items: PreparedItem[], cfg: RunConfig, m: Model
       const flips = order.map(() => rng.bernoulli(0.5));
       // Note augmentation: one seed per item of the epoch, drawn after the flips and only when on (the stream
       // without it is unchanged).
-      const noteSeeds = aug !== null ? (() => { const r = rng.fork(0x6e6f7465); return order.map(() => r.next32()); })() : null;
+      let noteSeeds: number[] | null = null;
+      if (aug !== null) {
+        const r = rng.fork(0x6e6f7465);
+        noteSeeds = order.map(() => r.next32());
+      }
       const at = new Map(order.map((item, pos) => [item, pos]));
       const mine = shardBatches(order, B, worldSize, rank);
       for (let k = from; k < per; k++) {
         const idx = mine[k] as number[];
-        const picked = idx.map((i) => items[i] as PreparedItem);
-        yield collate(aug === null || noteSeeds === null ? picked : picked.map((it, j) => augmentItem(it, new Rng(noteSeeds[at.get(idx[j] as number) as number] as number), aug)), {
+        const batchItems = idx.map((i) => {
+          const it = items[i] as PreparedItem;
+          return aug === null || noteSeeds === null ? it : augmentItem(it, new Rng(noteSeeds[at.get(i) as number] as number), aug);
+        });
+        yield collate(batchItems, {
           imageSize: m.image.imageSize, maxTokens: cfg.data.maxTokens, tabularDim,
           flip: idx.map((i) => flips[at.get(i) as number] as boolean), device: cfg.train.device as Device, use,
         });
