@@ -30,6 +30,22 @@ Napi::Value GroupNorm(const Napi::CallbackInfo& info) {
                                             b ? *b : torch::Tensor(), num(info, 4, 1e-5)));
   GUARD_END
 }
+// batchNorm(x (N, C, ...), weight?, bias?, runningMean?, runningVar?, training, momentum, eps):
+// at::batch_norm, as PyTorch's F.batch_norm calls it: one autograd node with the fused backward; in
+// training it normalizes with the batch statistics and updates the running statistics in place
+// (momentum, unbiased variance); in eval it uses them.
+Napi::Value BatchNorm(const Napi::CallbackInfo& info) {
+  GUARD_BEGIN
+  auto w = optT(info[1]);
+  auto b = optT(info[2]);
+  auto rm = optT(info[3]);
+  auto rv = optT(info[4]);
+  return wrap(info.Env(), torch::batch_norm(T(info[0]), w ? *w : torch::Tensor(), b ? *b : torch::Tensor(),
+                                            rm ? *rm : torch::Tensor(), rv ? *rv : torch::Tensor(),
+                                            flag(info, 5, true), num(info, 6, 0.1), num(info, 7, 1e-5),
+                                            /*cudnn_enabled=*/true));
+  GUARD_END
+}
 Napi::Value Dropout(const Napi::CallbackInfo& info) {
   GUARD_BEGIN return wrap(info.Env(), torch::dropout(T(info[0]), num(info, 1, 0.5), flag(info, 2, true))); GUARD_END
 }
@@ -76,6 +92,7 @@ void RegisterNN(Napi::Env env, Napi::Object exports) {
   EXPORT("logSoftmax", LogSoftmax);
   EXPORT("layerNorm", LayerNorm);
   EXPORT("groupNorm", GroupNorm);
+  EXPORT("batchNorm", BatchNorm);
   EXPORT("dropout", Dropout);
   EXPORT("crossEntropy", CrossEntropy);
   EXPORT("mseLoss", MseLoss);

@@ -19,7 +19,7 @@
  *
  * @example new ConvStem(3, 16, 192).forward(images) // (B, 3, 96, 96) -> (B, 36, 192), like PatchEmbed(3, 16, 192)
  */
-import { conv2d, groupNorm, layerNorm, noGrad, tidy, type Tensor } from '../tensor/index.js';
+import { batchNorm, conv2d, groupNorm, layerNorm, tidy, type Tensor } from '../tensor/index.js';
 import { normal, ones, zeros } from './init.js';
 import { checkDim } from './linear.js';
 import { Module } from './module.js';
@@ -37,28 +37,20 @@ export function stemGroups(C: number): number {
 
 /**
  * BatchNorm over (B, C, H, W) per channel: in training, the batch's statistics (biased variance), and
- * the running statistics move toward them (momentum 0.1, unbiased variance, as PyTorch's BatchNorm2d);
- * in eval, the running statistics, so a photo's grade does not depend on the others in its batch.
+ * the running statistics move toward them in place (momentum 0.1, unbiased variance, as PyTorch's
+ * BatchNorm2d); in eval, the running statistics, so a photo's grade does not depend on the others in its batch.
+ * Training runs libtorch's fused batch_norm (one op, one autograd node with its fused backward, as the
+ * PyTorch peer's F.batch_norm); composed of ten ops (mean, sub, pow, mean, ..., rsqrt, mul, add) it
+ * gave the step an autograd node and a temporary per op. Eval keeps the composed formula (it is four cheap ops on (C) tensors and a graph the
+ * ONNX exporter reads op by op).
  */
 export function batchNorm2d(y: Tensor, runningMean: Tensor, runningVar: Tensor, weight: Tensor, bias: Tensor,
   training: boolean, eps = 1e-5, momentum = BATCH_NORM_MOMENTUM): Tensor {
+  if (training) return batchNorm(y, runningMean, runningVar, weight, bias, { training, momentum, eps }); // (B, C, H, W)
   return tidy(() => {
     const C = y.size(1);
-    let mean: Tensor; // (1, C, 1, 1)
-    let variance: Tensor; // (1, C, 1, 1)
-    if (training) {
-      mean = y.mean([0, 2, 3], true);
-      variance = y.sub(mean).pow(2).mean([0, 2, 3], true);
-      const n = y.numel / C;
-      noGrad(() => {
-        runningMean.copy_(runningMean.mul(1 - momentum).add(mean.detach().reshape([C]).mul(momentum)));
-        runningVar.copy_(runningVar.mul(1 - momentum).add(variance.detach().reshape([C]).mul(momentum * n / Math.max(1, n - 1))));
-      });
-    } else {
-      mean = runningMean.reshape([1, C, 1, 1]);
-      variance = runningVar.reshape([1, C, 1, 1]);
-    }
-    const scale = variance.add(eps).rsqrt().mul(weight.reshape([1, C, 1, 1])); // (1, C, 1, 1)
+    const mean = runningMean.reshape([1, C, 1, 1]); // (1, C, 1, 1)
+    const scale = runningVar.reshape([1, C, 1, 1]).add(eps).rsqrt().mul(weight.reshape([1, C, 1, 1])); // (1, C, 1, 1)
     return y.sub(mean).mul(scale).add(bias.reshape([1, C, 1, 1])); // (B, C, H, W)
   });
 }

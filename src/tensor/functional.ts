@@ -9,7 +9,7 @@ import type { Handle } from './native.js';
 import { Tensor, nativeFn, type Reduction } from './tensor.js';
 
 const f = {
-  linear: nativeFn('linear'), conv2d: nativeFn('conv2d'), layerNorm: nativeFn('layerNorm'), groupNorm: nativeFn('groupNorm'), dropout: nativeFn('dropout'),
+  linear: nativeFn('linear'), conv2d: nativeFn('conv2d'), layerNorm: nativeFn('layerNorm'), groupNorm: nativeFn('groupNorm'), batchNorm: nativeFn('batchNorm'), dropout: nativeFn('dropout'),
   embedding: nativeFn('embedding'), crossEntropy: nativeFn('crossEntropy'), mseLoss: nativeFn('mseLoss'),
   cat: nativeFn('cat'), stack: nativeFn('stack'), oneHot: nativeFn('oneHot'),
 };
@@ -44,6 +44,36 @@ export function groupNorm(x: Tensor, numGroups: number, weight?: Tensor | null, 
     throw new Error(`groupNorm: input shape [${x.shape.join(', ')}] with ${numGroups} groups; expected (N, C, ...) with C a multiple of the groups`);
   }
   return new Tensor(f.groupNorm(x.handle, numGroups, weight?.handle, bias?.handle, eps) as Handle);
+}
+
+export interface BatchNormOptions {
+  /** Batch statistics (and a running-statistics update) when true; the running statistics when false. */
+  training: boolean;
+  /** Running-statistics momentum: running = (1 - momentum) * running + momentum * batch (PyTorch's default 0.1). */
+  momentum?: number;
+  eps?: number;
+}
+
+/**
+ * Batch normalization over (N, C, ...) per channel, PyTorch's F.batch_norm (one fused libtorch op and
+ * backward). In training, the batch's statistics (biased variance) normalize, and `runningMean` and
+ * `runningVar` (C) are updated in place by libtorch (unbiased variance), outside autograd; in eval the
+ * running statistics normalize. weight and bias are (C).
+ *
+ * @example batchNorm(y, rm, rv, w, b, { training: true }) // (B, C, H, W); rm and rv move toward the batch's statistics
+ */
+export function batchNorm(x: Tensor, runningMean: Tensor, runningVar: Tensor, weight: Tensor | null | undefined,
+  bias: Tensor | null | undefined, o: BatchNormOptions): Tensor {
+  const C = x.shape[1];
+  if (x.shape.length < 2 || C === undefined || runningMean.numel !== C || runningVar.numel !== C) {
+    throw new Error(`batchNorm: input shape [${x.shape.join(', ')}] with running statistics of ${runningMean.numel} and ${runningVar.numel} ` +
+      'elements; expected (N, C, ...) and C each');
+  }
+  if (o.training && x.numel / C <= 1) {
+    throw new Error(`batchNorm: input shape [${x.shape.join(', ')}] has 1 value per channel; training needs more than 1 (as PyTorch)`);
+  }
+  return new Tensor(f.batchNorm(x.handle, weight?.handle, bias?.handle, runningMean.handle, runningVar.handle,
+    o.training, o.momentum ?? 0.1, o.eps ?? 1e-5) as Handle);
 }
 
 /** Inverted dropout; identity when `training` is false or p = 0. */

@@ -1,9 +1,10 @@
 // The BatchNorm stem (image.stemNorm 'batch'): hand-worked batch and running statistics, a float64
-// gradient check in training mode, buffers that are saved but never trained, and inference that does
-// not depend on the other photos of the batch.
+// gradient check in training mode, the fused libtorch op against the composed formula it replaced
+// (outputs, running statistics, gradients), buffers that are saved but never trained, and inference that
+// does not depend on the other photos of the batch.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Tensor, manualSeed, noGrad, tidy, zeroGrad } from '../../src/tensor/index.js';
+import { Tensor, batchNorm, gradcheck, manualSeed, noGrad, tidy, zeroGrad } from '../../src/tensor/index.js';
 import { ConvStem, batchNorm2d } from '../../src/nn/index.js';
 
 function close(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what: string): void {
@@ -58,6 +59,88 @@ describe('batchNorm2d', () => {
       }
     }
   });
+});
+
+/**
+ * The composed training-mode formula batchNorm2d ran before the fused op (ten ops in TypeScript): the
+ * reference the fused op must match.
+ */
+function composedTraining(y: Tensor, runningMean: Tensor, runningVar: Tensor, weight: Tensor, bias: Tensor, eps = 1e-5, momentum = 0.1): Tensor {
+  return tidy(() => {
+    const C = y.size(1);
+    const mean = y.mean([0, 2, 3], true); // (1, C, 1, 1)
+    const variance = y.sub(mean).pow(2).mean([0, 2, 3], true); // (1, C, 1, 1), biased
+    const n = y.numel / C;
+    noGrad(() => {
+      runningMean.copy_(runningMean.mul(1 - momentum).add(mean.detach().reshape([C]).mul(momentum)));
+      runningVar.copy_(runningVar.mul(1 - momentum).add(variance.detach().reshape([C]).mul(momentum * n / (n - 1))));
+    });
+    const scale = variance.add(eps).rsqrt().mul(weight.reshape([1, C, 1, 1])); // (1, C, 1, 1)
+    return y.sub(mean).mul(scale).add(bias.reshape([1, C, 1, 1])); // (B, C, H, W)
+  });
+}
+
+describe('batchNorm (fused libtorch op)', () => {
+  it('matches the composed formula in float32: outputs, running statistics over two steps, gradients of input, weight and bias', () => {
+    manualSeed(11);
+    const C = 5;
+    const x0 = Tensor.randn([4, C, 6, 6]).mul(2).add(0.5); // (B, C, H, W), off-centre so the statistics matter
+    const w0 = Tensor.rand([C]).add(0.5);
+    const b0 = Tensor.randn([C]);
+    const R = Tensor.randn([4, C, 6, 6]);
+    const side = (fused: boolean) => {
+      const x = x0.clone().requireGrad();
+      const w = w0.clone().requireGrad();
+      const b = b0.clone().requireGrad();
+      const rm = Tensor.zeros([C]);
+      const rv = Tensor.ones([C]);
+      const run = (): Tensor => (fused ? batchNorm(x, rm, rv, w, b, { training: true }) : composedTraining(x, rm, rv, w, b));
+      const y = tidy(() => { const out = run(); out.mul(R).sum().backward(); return out; });
+      tidy(() => run()); // a second training step: the running statistics move again
+      const got = { y: y.toArray(), rm: rm.toArray(), rv: rv.toArray(), gx: x.grad?.toArray(), gw: w.grad?.toArray(), gb: b.grad?.toArray() };
+      for (const t of [x, w, b, rm, rv, y]) t.dispose();
+      return got;
+    };
+    const fused = side(true);
+    const composed = side(false);
+    for (const k of ['y', 'rm', 'rv', 'gx', 'gw', 'gb'] as const) {
+      assert.ok(fused[k] !== undefined && composed[k] !== undefined, `${k}: missing`);
+      const want = composed[k] as Float32Array;
+      // 1e-5 relative to the largest value (the weight and bias gradients sum 144 terms each and reach ~25).
+      close(fused[k] as Float32Array, want, 1e-5 * Math.max(1, ...Array.from(want, Math.abs)), k);
+    }
+    // The running statistics did move (a no-op update would fail above only by accident).
+    assert.ok((fused.rv as Float32Array).some((v) => Math.abs(v - 1) > 0.1), `running var moved: ${Array.from(fused.rv as Float32Array).join(', ')}`);
+    for (const t of [x0, w0, b0, R]) t.dispose();
+  });
+
+  it('passes the float64 gradient check (gradcheck) for input, weight and bias in training mode', () => {
+    manualSeed(12);
+    const R = Tensor.randn([3, 2, 2, 3], 'float64');
+    const rm = Tensor.zeros([2], 'float64');
+    const rv = Tensor.ones([2], 'float64');
+    const r = gradcheck((x, w, b) => batchNorm(x as Tensor, rm, rv, w, b, { training: true }).mul(R).sum(),
+      [Tensor.randn([3, 2, 2, 3], 'float64'), Tensor.rand([2], 'float64').add(0.5), Tensor.randn([2], 'float64')]);
+    assert.ok(r.maxRelErr < 1e-6, `max relative error ${r.maxRelErr} (abs ${r.maxAbsErr})`);
+    R.dispose(); rm.dispose(); rv.dispose();
+  });
+
+  it('in eval mode uses the running statistics and leaves them unchanged', () => tidy(() => {
+    const x = Tensor.from([1, 10, 3, 14], [2, 2, 1, 1], 'float64');
+    const rm = Tensor.from([0.5, 2], [2], 'float64');
+    const rv = Tensor.from([4, 0.25], [2], 'float64');
+    const y = batchNorm(x, rm, rv, null, null, { training: false, eps: 0 });
+    close(y.toArray() as Float64Array, [(1 - 0.5) / 2, (10 - 2) / 0.5, (3 - 0.5) / 2, (14 - 2) / 0.5], 1e-12, 'eval output');
+    close(rm.toArray() as Float64Array, [0.5, 2], 0, 'running mean');
+    close(rv.toArray() as Float64Array, [4, 0.25], 0, 'running var');
+  }));
+
+  it('refuses running statistics of the wrong size and one value per channel in training, naming the shapes', () => tidy(() => {
+    assert.throws(() => batchNorm(Tensor.zeros([2, 3, 2, 2]), Tensor.zeros([4]), Tensor.ones([3]), null, null, { training: true }),
+      /input shape \[2, 3, 2, 2\] with running statistics of 4 and 3 elements/);
+    assert.throws(() => batchNorm(Tensor.zeros([1, 3, 1, 1]), Tensor.zeros([3]), Tensor.ones([3]), null, null, { training: true }),
+      /\[1, 3, 1, 1\] has 1 value per channel/);
+  }));
 });
 
 describe("ConvStem with stemNorm 'batch'", () => {
