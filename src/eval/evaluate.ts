@@ -14,7 +14,7 @@ import {
   accuracyFromConfusion, argmaxRows, confusionMatrix, gradingMetrics, macroF1FromConfusion, quadraticWeightedKappaFromConfusion,
 } from './metrics/grading.js';
 import { binaryAtThreshold, referableMetrics, referableProbability, rocAuc, type RocPoint } from './metrics/referable.js';
-import { retrievalMetrics, summarizeRanks, type ScoreFn } from './metrics/retrieval.js';
+import { gradeOnlyRecall, retrievalMetrics, summarizeRanks, type ScoreFn } from './metrics/retrieval.js';
 import { subgroupReport } from './metrics/subgroups.js';
 import { embed2d } from './charts/embed2d.js';
 import {
@@ -209,11 +209,9 @@ function retrievalInGalleries(input: { queries: Float32Array; gallery: Float32Ar
   size: number, seed: number, o: { ks: number[]; score?: ScoreFn }): { strictRanks: Int32Array; dupRanks: Int32Array } {
   const { dim: d, groups } = input;
   const n = groups.length;
-  const order = new Rng(seed).shuffle(Array.from({ length: n }, (_, i) => i));
   const strictRanks = new Int32Array(n);
   const dupRanks = new Int32Array(n);
-  for (let s = 0; s < n; s += size) {
-    const idx = order.slice(s, s + size);
+  for (const idx of galleriesOf(n, size, seed)) {
     const pick = (m: Float32Array): Float32Array => {
       const out = new Float32Array(idx.length * d);
       idx.forEach((i, j) => out.set(m.subarray(i * d, (i + 1) * d), j * d));
@@ -228,6 +226,15 @@ function retrievalInGalleries(input: { queries: Float32Array; gallery: Float32Ar
     });
   }
   return { strictRanks, dupRanks };
+}
+
+/** The galleries retrieval runs in: all n items as one (size null), else the n shuffled with `seed` and cut into `size`-item galleries. */
+function galleriesOf(n: number, size: number | null, seed: number): number[][] {
+  if (size === null) return [Array.from({ length: n }, (_, i) => i)];
+  const order = new Rng(seed).shuffle(Array.from({ length: n }, (_, i) => i));
+  const out: number[][] = [];
+  for (let s = 0; s < n; s += size) out.push(order.slice(s, s + size));
+  return out;
 }
 
 /**
@@ -249,6 +256,9 @@ function retrievalBlocks(p: RawPredictions, opts: EvaluateOptions): RetrievalOut
   }
   const size = opts.gallerySize ?? null;
   if (size !== null && !(Number.isInteger(size) && size >= 2)) throw new Error(`evaluate: gallerySize=${size}, expected null or an integer >= 2`);
+  const icdr = p.icdr;
+  const gradeOnly = icdr !== null && icdr.some((g) => g >= 0)
+    ? gradeOnlyRecall(icdr, galleriesOf(n, size, opts.seed), opts.ks) : null;
   for (const [pair, qKey, gKey] of PAIRS) {
     const q = p[qKey];
     const fusedHere = fused && pair === 'text->image';
@@ -283,6 +293,7 @@ function retrievalBlocks(p: RawPredictions, opts: EvaluateOptions): RetrievalOut
         ...(size !== null ? { gallerySize: size } : {}),
         strict: toJsonNative(r.strict),
         duplicateAware: toJsonNative(r.duplicateAware!),
+        ...(gradeOnly !== null ? { gradeOnly } : {}),
         ci: { strict: ciOf(r.strictRanks), duplicateAware: ciOf(dupRanks) },
       },
       strictRanks: r.strictRanks,

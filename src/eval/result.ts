@@ -87,6 +87,12 @@ export interface RetrievalBlock {
   gallerySize?: number;
   strict: Nullable<RetrievalResult>;
   duplicateAware: Nullable<RetrievalResult>;
+  /**
+   * Expected strict Recall@K (keyed by K) of a retriever that knows each item's true ICDR grade and
+   * nothing else, in the same galleries (gradeOnlyRecall): the level retrieval by grade alone reaches.
+   * Absent when the set has no ICDR labels (and in results written before it existed).
+   */
+  gradeOnly?: Record<string, number>;
   /** Patient-bootstrap CIs of Recall@K (queries resampled, the gallery fixed), keyed by K. */
   ci: { strict: Record<string, StoredCI>; duplicateAware: Record<string, StoredCI> };
 }

@@ -119,3 +119,18 @@ test('bad inputs give precise errors', () => {
   assert.throws(() => retrievalMetrics(fixture, { ks: [0] }), /K=0/);
   assert.throws(() => retrievalMetrics({ ...fixture, queries: new Float32Array([NaN, 0, 0, 1, 0, 1, 0, 1]) }), /query 0, gallery item 0 is NaN/);
 });
+
+test('gradeOnlyRecall: hand-worked expected recall of a retriever that knows the grade and nothing else', async () => {
+  const { gradeOnlyRecall } = await import('../../src/eval/metrics/retrieval.js');
+  // One gallery: grades 0,0,0,1 (n_0 = 3, n_1 = 1). R@1 = (3 x 1/3 + 1)/4 = 0.5; R@2 = (3 x 2/3 + 1)/4 = 0.75; R@3 = 1.
+  assert.deepEqual(gradeOnlyRecall([0, 0, 0, 1], [[0, 1, 2, 3]], [1, 2, 3]), { 1: 0.5, 2: 0.75, 3: 1 });
+  // An unknown grade (-1) is at chance in its gallery: items 0,1 grade 2 (1/2 each at R@1), item 2 unknown (1/3). Mean = (1/2 + 1/2 + 1/3)/3.
+  assert.ok(Math.abs((gradeOnlyRecall([2, 2, -1], [[0, 1, 2]], [1])['1'] as number) - (1 / 2 + 1 / 2 + 1 / 3) / 3) < 1e-12);
+  // Galleries count separately: [0,1] and [2,3] all grade 0 -> 1/2 each at R@1; one gallery of four -> 1/4.
+  assert.equal(gradeOnlyRecall([0, 0, 0, 0], [[0, 1], [2, 3]], [1])['1'], 0.5);
+  assert.equal(gradeOnlyRecall([0, 0, 0, 0], [[0, 1, 2, 3]], [1])['1'], 0.25);
+  // Five balanced grades of 24 (the demo's test gallery, about): R@1 1/24, R@10 10/24.
+  const grades = Array.from({ length: 120 }, (_, i) => i % 5);
+  const r = gradeOnlyRecall(grades, [grades.map((_, i) => i)], [1, 10, 30]);
+  assert.ok(Math.abs((r['1'] as number) - 1 / 24) < 1e-12 && Math.abs((r['10'] as number) - 10 / 24) < 1e-12 && r['30'] === 1);
+});

@@ -82,3 +82,14 @@ test('a note restates the record only when asked, every field named', () => {
   for (const f of RECORD_NOTE_FIELDS) assert.ok(full.includes(f.replace(/_/g, ' ')), `${f} in the note`);
   assert.ok(!/optic disc|vessels|macula /.test(full.slice(full.indexOf('Record:'))), "the grader's reading of the photo is not a record field");
 });
+
+test('each retrieval block carries the grade-only reference of its galleries; none without ICDR labels', () => {
+  assert.equal(t2i(evaluate({ main: items() }, meta, opts)).gradeOnly, undefined);
+  const graded = { ...items(), icdr: Int32Array.from([0, 0, 1, 1]) };
+  // One gallery of four, two per grade: R@1 1/2, R@2 1.
+  assert.deepEqual(t2i(evaluate({ main: graded }, meta, opts)).gradeOnly, { 1: 0.5, 2: 1 });
+  // Galleries of two hold either one grade (R@1 1/2) or two (R@1 1), as the seeded shuffle cuts them; R@2 is 1 either way.
+  const small = t2i(evaluate({ main: graded }, meta, { ...opts, gallerySize: 2 })).gradeOnly!;
+  assert.ok([0.5, 1].includes(small['1'] as number), `R@1 ${small['1']}`);
+  assert.equal(small['2'], 1);
+});

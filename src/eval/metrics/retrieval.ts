@@ -210,3 +210,32 @@ function validate(input: RetrievalInput, ks: readonly number[], chunkSize: numbe
   if (qg && qg.length !== nq) throw new Error(`retrievalMetrics: queryGroups has length ${qg.length}, expected nq=${nq}`);
   if (gg && gg.length !== ng) throw new Error(`retrievalMetrics: galleryGroups has length ${gg.length}, expected ng=${ng}`);
 }
+
+/**
+ * Expected strict Recall@K of a retriever that knows every item's grade and nothing else: it ranks the
+ * query's own grade first, in random order, then the rest. In a gallery holding n_g items of the
+ * paired item's grade, P(rank <= k) = min(k, n_g) / n_g; an item of unknown grade (< 0) gets the
+ * chance level min(k, size) / size. Recall at this level is retrieval by grade alone.
+ *
+ * `galleries` partitions the items (query i's paired gallery item is item i, in the same gallery).
+ *
+ * @example gradeOnlyRecall([0, 0, 1, 1], [[0, 1, 2, 3]], [1]) // { '1': 0.5 }
+ */
+export function gradeOnlyRecall(grades: ArrayLike<number>, galleries: readonly (readonly number[])[], ks: readonly number[]): Record<string, number> {
+  const sums: Record<number, number> = Object.fromEntries(ks.map((k) => [k, 0]));
+  let n = 0;
+  for (const gal of galleries) {
+    const count = new Map<number, number>();
+    for (const i of gal) {
+      const g = grades[i] as number;
+      if (g >= 0) count.set(g, (count.get(g) ?? 0) + 1);
+    }
+    for (const i of gal) {
+      const g = grades[i] as number;
+      const same = g >= 0 ? (count.get(g) as number) : gal.length;
+      for (const k of ks) sums[k] = (sums[k] as number) + Math.min(k, same) / same;
+      n++;
+    }
+  }
+  return Object.fromEntries(ks.map((k) => [String(k), n === 0 ? NaN : (sums[k] as number) / n]));
+}

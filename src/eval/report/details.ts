@@ -27,6 +27,12 @@ export function retrievalSection(results: readonly EvalResult[], labels: readonl
         formatMetric(res.medianRank, 'num'), formatMetric(res.meanRank, 'num'), formatMetric(res.galleryN, 'int')];
     }));
     out.push(mdTable(['Pair', 'Variant', 'Duplicate groups', ...ks.map((k) => `R@${k}`), 'Median rank', 'Mean rank', 'Gallery'], rows), '');
+    const g = r.retrieval.find((b) => b.gradeOnly !== undefined)?.gradeOnly;
+    if (g !== undefined) {
+      out.push(`Grade-only reference: a retriever that knew each item's true ICDR grade and nothing else (its own grade first, in random ` +
+        `order) would reach ${ks.map((k) => `R@${k} ${formatMetric(g[String(k)] ?? null, 'pct')}`).join(', ')} (strict, expected, same galleries). ` +
+        'Recall at this level is retrieval by grade alone; above it, the embeddings tell apart exams of the same grade.', '');
+    }
   });
   return out.join('\n').trimEnd();
 }
