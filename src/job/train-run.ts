@@ -22,11 +22,12 @@ import { Objective, inverseFrequencyWeights, type LossWeights } from '../losses/
 import { train, type BatchSource, type TrainResult } from '../train/index.js';
 import { retrievalMetrics } from '../eval/metrics/retrieval.js';
 import { gradingMetrics, argmaxRows } from '../eval/metrics/grading.js';
-import { collate, predict, prepareData, runInfoExtras, tensorScores, RUN_FORMAT, type CollateOptions, type PreparedData, type PreparedItem, type RunConfig } from '../run/index.js';
+import { collate, mirrored, predict, prepareData, runInfoExtras, tensorScores, RUN_FORMAT, type CollateOptions, type PreparedData, type PreparedItem, type RunConfig } from '../run/index.js';
 import { parseRunInfo } from '../run/info.js';
 import { readSplit } from '../data/split.js';
 import { checkOutputFolder } from '../data/paths.js';
 import { acquireRunLock, runLockHolder } from '../train/run-lock.js';
+import { gradeBatchOrder } from '../run/grade-batches.js';
 import { DataParallel, shardBatches, torchrunEnv, type TorchrunEnv } from '../train/distributed.js';
 import { barrier } from '../tensor/dist.js';
 
@@ -82,8 +83,11 @@ export function trainBatchSource(items: PreparedItem[], cfg: RunConfig, m: Model
     batchesPerEpoch: per,
     *batchesForEpoch(_epoch: number, rng: Rng, from: number): Iterable<Batch> {
       // Order and flips for the whole epoch are drawn up front, so batch k never depends on `from`.
-      const order = rng.shuffle(items.map((_, i) => i));
-      const flips = order.map(() => rng.bernoulli(0.5));
+      const shuffled = rng.shuffle(items.map((_, i) => i));
+      const share = cfg.train.gradeBatchShare;
+      const order = share > 0 ? gradeBatchOrder(shuffled, items.map((it) => it.icdr), B * worldSize, share, rng.fork(0x67726164)) : shuffled;
+      const drawn = order.map(() => rng.bernoulli(0.5));
+      const flips = cfg.train.flip === 'off' ? drawn.map(() => false) : drawn;
       // Note augmentation: one seed per item of the epoch, drawn after the flips and only when on (the stream
       // without it is unchanged).
       let noteSeeds: number[] | null = null;
@@ -96,8 +100,9 @@ export function trainBatchSource(items: PreparedItem[], cfg: RunConfig, m: Model
       for (let k = from; k < per; k++) {
         const idx = mine[k] as number[];
         const batchItems = idx.map((i) => {
-          const it = items[i] as PreparedItem;
-          return aug === null || noteSeeds === null ? it : augmentItem(it, new Rng(noteSeeds[at.get(i) as number] as number), aug);
+          const pos = at.get(i) as number;
+          const it = cfg.train.flip === 'mirror' && flips[pos] ? mirrored(items[i] as PreparedItem) : items[i] as PreparedItem;
+          return aug === null || noteSeeds === null ? it : augmentItem(it, new Rng(noteSeeds[pos] as number), aug);
         });
         yield collate(batchItems, {
           imageSize: m.image.imageSize, maxTokens: cfg.data.maxTokens, tabularDim,

@@ -25,6 +25,29 @@ export interface PreparedItem {
   sdrg: number;
   /** Items with equal noteGroup have identical note text. */
   noteGroup: number;
+  /**
+   * The note and record as they read for the horizontally flipped photo (right <-> left swapped), or
+   * null/absent when the eye is unknown. The training stream uses it for the items it flips.
+   */
+  mirror?: MirrorView | null;
+}
+
+/** The text and record side of an item's mirror image (see PreparedItem.mirror). */
+export interface MirrorView {
+  tokenIds: Int32Array | null;
+  attention: Int32Array | Uint8Array | null;
+  tabular: Float32Array | null;
+  noteGroup: number;
+}
+
+/**
+ * The item as the flipped photo's exam: the mirror's note and record (the photo itself is flipped in
+ * collate). An item without a mirror is returned as it is.
+ */
+export function mirrored(it: PreparedItem): PreparedItem {
+  const m = it.mirror;
+  if (m === undefined || m === null) return it;
+  return { ...it, tokenIds: m.tokenIds, attention: m.attention, tabular: m.tabular, noteGroup: m.noteGroup, mirror: null };
 }
 
 export interface CollateOptions {

@@ -12,5 +12,5 @@ export {
 } from './config.js';
 export { runConfigReference } from './config-reference.js';
 export { prepareData, ensureSynth, synthDir, type PreparedData, type PrepareOptions, type SplitName } from './prepare.js';
-export { collate, disposeBatch, type CollateOptions, type PreparedItem } from './collate.js';
+export { collate, disposeBatch, mirrored, type CollateOptions, type MirrorView, type PreparedItem } from './collate.js';
 export { predict, tensorScores, type Predictions } from './predict.js';

@@ -19,7 +19,7 @@ import { UNKNOWN_GRADE } from '../data/grades.js';
 import { loadPreset } from '../models/presets.js';
 import { readDataset, type DatasetRead } from '../data/readers/index.js';
 import { loadOrMakeSplit, type SplitFile } from '../data/split.js';
-import { buildNoteWithTemplates, resolveNoteOptions, type NoteTruth } from '../data/notes/index.js';
+import { buildNoteWithTemplates, mirrorEyeRecord, mirrorEyeText, resolveNoteOptions, type NoteTruth } from '../data/notes/index.js';
 import { Tokenizer } from '../data/tokenizer/tokenizer.js';
 import { buildVocab } from '../data/tokenizer/builder.js';
 import { TabularFeaturizer, tabularFieldSpecs } from '../data/tabular.js';
@@ -27,7 +27,7 @@ import { imageBackend } from '../data/images/fastpath.js';
 import { ImageLoader } from '../data/images/loader.js';
 import { resolveImageConfig, type ImageConfig } from '../data/images/config.js';
 import { synthesize } from '../data/synth/index.js';
-import type { PreparedItem } from './collate.js';
+import type { MirrorView, PreparedItem } from './collate.js';
 import type { RunConfig } from './config.js';
 import type { Preprocessing } from './preprocessing.js';
 
@@ -278,7 +278,11 @@ function buildItems(records: readonly ExamRecord[], o: { notes: Map<string, stri
     const px = o.pixels.get(r.imageId) ?? null;
     if (o.wantsImage(r) && px === null) continue;
     const text = o.notes.get(r.imageId) as string;
-    if (!groupOf.has(text)) groupOf.set(text, groupOf.size);
+    const group = (s: string): number => {
+      if (!groupOf.has(s)) groupOf.set(s, groupOf.size);
+      return groupOf.get(s) as number;
+    };
+    const noteGroup = group(text);
     const t = o.tokenizer.encodeBatch([text], { maxLength: o.maxTokens, padding: 'max' });
     if (t.attentionMask[o.maxTokens - 1] === 1) {
       const full = o.tokenizer.encode(text, Number.MAX_SAFE_INTEGER).length;
@@ -292,10 +296,24 @@ function buildItems(records: readonly ExamRecord[], o: { notes: Map<string, stri
     items.set(r.imageId, {
       imageId: r.imageId, patientId: r.patientId, image: px, tokenIds: t.inputIds, attention: t.attentionMask,
       tabular: o.featurizer ? o.featurizer.transform(r) : null,
-      icdr: r.labels.icdr ?? UNKNOWN_GRADE, sdrg: r.labels.sdrg ?? UNKNOWN_GRADE, noteGroup: groupOf.get(text) as number,
+      icdr: r.labels.icdr ?? UNKNOWN_GRADE, sdrg: r.labels.sdrg ?? UNKNOWN_GRADE, noteGroup,
+      mirror: mirrorView(r, text, o, group),
     });
   }
-  return { items, distinctNotes: groupOf.size, cut };
+  return { items, distinctNotes: new Set([...items.values()].map((it) => it.noteGroup)).size, cut };
+}
+
+/**
+ * The note and record of a record's mirror image (right <-> left swapped in both), for the training
+ * stream's eye-aware flips; null when the eye is unknown. Mirror notes join the same note groups.
+ */
+function mirrorView(r: ExamRecord, text: string, o: { tokenizer: Tokenizer; maxTokens: number; featurizer: TabularFeaturizer | null },
+  group: (s: string) => number): MirrorView | null {
+  const m = mirrorEyeRecord(r);
+  if (m === null) return null;
+  const mtext = mirrorEyeText(text);
+  const t = o.tokenizer.encodeBatch([mtext], { maxLength: o.maxTokens, padding: 'max' });
+  return { tokenIds: t.inputIds, attention: t.attentionMask, tabular: o.featurizer ? o.featurizer.transform(m) : null, noteGroup: group(mtext) };
 }
 
 /** Notes longer than maxTokens (cut at tokenization): how many, the longest, and how many per ICDR grade. */

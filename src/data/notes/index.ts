@@ -11,3 +11,4 @@ export {
 } from './builder.js';
 export { loadKnowledgeBase, validateKnowledgeBase, type KnowledgeBase } from './kb.js';
 export { TEMPLATES, allowedTemplates, isTestTemplate, type TemplateSplit } from './templates.js';
+export { mirrorEyeText, mirrorEyeRecord } from './mirror.js';
