@@ -18,6 +18,12 @@
 namespace retalign {
 
 inline std::atomic<int64_t> g_live{0};
+// Whether new handles report their CPU bytes to V8 when made (per JS thread). The TS scopes turn it off
+// while a tidy scope is open: its tensors are freed deterministically when it closes, and reporting
+// them made V8 see GBs of external memory come and go in every training step and run a full
+// mark-compact of an 8 MB heap several times per step. A tensor that outlives every scope is
+// reported then (reportExternal), so the GC safety net still sees what only the GC will free.
+inline thread_local bool g_reportExternal = true;
 
 #define GUARD_BEGIN try {
 #define GUARD_END                                                   \
@@ -53,14 +59,17 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   void set(Napi::Env env, torch::Tensor x) {
     t = std::move(x);
     g_live++;
-    // Tell V8 about CPU memory so the GC safety net runs under memory pressure.
-    // Views share their base's storage: counting them again would report memory that does not
-    // exist and make V8 run needless GC passes.
-    if (t.defined() && t.device().is_cpu() && !t.is_view()) {
-      bytes = static_cast<int64_t>(t.numel() * t.element_size());
-      if (bytes > 0) Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
-    }
     env_ = env;
+    if (g_reportExternal) report();
+  }
+  // Tell V8 about CPU memory (once per handle) so the GC safety net runs under memory pressure.
+  // Views share their base's storage: counting them again would report memory that does not
+  // exist and make V8 run needless GC passes.
+  void report() {
+    if (bytes == 0 && env_ != nullptr && t.defined() && t.device().is_cpu() && !t.is_view()) {
+      bytes = static_cast<int64_t>(t.numel() * t.element_size());
+      if (bytes > 0) Napi::MemoryManagement::AdjustExternalMemory(env_, bytes);
+    }
   }
   void release() {
     if (t.defined()) {

@@ -125,7 +125,38 @@ Napi::Value LiveCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(g_live.load()));
 }
 
+// setExternalReporting(on) -> the previous setting: whether handles made from now on (on this thread)
+// report their bytes to V8 (see g_reportExternal in common.h).
+Napi::Value SetExternalReporting(const Napi::CallbackInfo& info) {
+  bool prev = g_reportExternal;
+  g_reportExternal = flag(info, 0, true);
+  return Napi::Boolean::New(info.Env(), prev);
+}
+// reportExternal([handles]): reports each live handle's bytes to V8 if it has not yet (a tensor that
+// left every tidy scope). Disposed handles are skipped.
+Napi::Value ReportExternal(const Napi::CallbackInfo& info) {
+  GUARD_BEGIN
+  if (!info[0].IsArray()) throw Napi::TypeError::New(info.Env(), "reportExternal: expected an array of tensor handles");
+  Napi::Array a = info[0].As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value v = a.Get(i);
+    if (isTensor(v)) TensorHandle::Unwrap(v.As<Napi::Object>())->report();
+  }
+  return info.Env().Undefined();
+  GUARD_END
+}
+// externalBytes(handle): the bytes this handle has reported to V8 (0 if none); for tests.
+Napi::Value ExternalBytes(const Napi::CallbackInfo& info) {
+  GUARD_BEGIN
+  if (!isTensor(info[0])) throw Napi::TypeError::New(info.Env(), "externalBytes: expected a tensor handle");
+  return Napi::Number::New(info.Env(), static_cast<double>(TensorHandle::Unwrap(info[0].As<Napi::Object>())->bytes));
+  GUARD_END
+}
+
 void RegisterTensorFns(Napi::Env env, Napi::Object exports) {
+  EXPORT("setExternalReporting", SetExternalReporting);
+  EXPORT("reportExternal", ReportExternal);
+  EXPORT("externalBytes", ExternalBytes);
   EXPORT("fromArray", FromArray);
   EXPORT("toArray", ToArray);
   EXPORT("zeros", Zeros);

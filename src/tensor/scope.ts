@@ -6,6 +6,11 @@
  * tensors move to the enclosing scope. Tensors created outside any scope (parameters, long-lived
  * state) are untracked and live until `dispose()` or garbage collection.
  *
+ * Only untracked tensors tell V8 their size (the GC safety net needs it to collect a forgotten one
+ * under memory pressure): while a scope is open new tensors do not, and those that leave the last
+ * scope (returned from the outermost tidy, or `keep`) do then. Reporting every temporary made V8 run
+ * several full GCs per training step of the small preset, for memory that tidy frees anyway.
+ *
  * @example
  *   const loss = tidy(() => logits.logSoftmax(-1).mul(target).sum().neg()); // temporaries freed
  */
@@ -17,6 +22,25 @@ export interface Disposable {
 }
 
 const stack: Set<Disposable>[] = [];
+const setExternalReporting = native['setExternalReporting'] as (on: boolean) => boolean;
+const reportExternal = native['reportExternal'] as (handles: unknown[]) => void;
+
+/** Reports to V8 the memory of tensors that left the last scope (now only the GC or dispose() frees them). */
+function reportUntracked(ts: Iterable<Disposable>): void {
+  const handles: unknown[] = [];
+  for (const t of ts) if ('handle' in t) handles.push((t as { handle: unknown }).handle);
+  if (handles.length > 0) reportExternal(handles);
+}
+
+function push(scope: Set<Disposable>): void {
+  if (stack.length === 0) setExternalReporting(false);
+  stack.push(scope);
+}
+
+function pop(): void {
+  stack.pop();
+  if (stack.length === 0) setExternalReporting(true);
+}
 
 /** Internal: called by the Tensor constructor. */
 export function track(t: Disposable): void {
@@ -27,7 +51,10 @@ export function track(t: Disposable): void {
 /** Removes a tensor from the open scope so it outlives it. Returns it. */
 export function keep<T extends Disposable>(t: T): T {
   const top = stack[stack.length - 1];
-  if (top !== undefined) top.delete(t);
+  if (top !== undefined) {
+    top.delete(t);
+    reportUntracked([t]);
+  }
   return t;
 }
 
@@ -53,26 +80,29 @@ function collect(x: unknown, out: Set<Disposable>, depth = 0): void {
  */
 export function tidy<R>(fn: () => R): R {
   const scope = new Set<Disposable>();
-  stack.push(scope);
+  push(scope);
   let result: R;
   try {
     result = fn();
   } catch (e) {
-    stack.pop();
+    pop();
     for (const t of scope) t.dispose();
     throw e;
   }
-  stack.pop();
+  pop();
   if (result instanceof Promise) {
     throw new Error('tidy: the function returned a Promise; tidy scopes are synchronous');
   }
   const kept = new Set<Disposable>();
   collect(result, kept);
   const parent = stack[stack.length - 1];
+  const untracked: Disposable[] = [];
   for (const t of scope) {
-    if (kept.has(t)) parent?.add(t);
-    else t.dispose();
+    if (!kept.has(t)) t.dispose();
+    else if (parent !== undefined) parent.add(t);
+    else untracked.push(t);
   }
+  reportUntracked(untracked);
   return result;
 }
 
