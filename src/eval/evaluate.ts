@@ -15,6 +15,7 @@ import {
 } from './metrics/grading.js';
 import { binaryAtThreshold, referableMetrics, referableProbability, rocAuc, type RocPoint } from './metrics/referable.js';
 import { gradeOnlyRecall, retrievalMetrics, summarizeRanks, type ScoreFn } from './metrics/retrieval.js';
+import { embeddingSpread } from './metrics/spread.js';
 import { subgroupReport } from './metrics/subgroups.js';
 import { embed2d } from './charts/embed2d.js';
 import {
@@ -139,6 +140,11 @@ export function evaluate(preds: EvaluateInput, meta: EvalMeta, opts: EvaluateOpt
     run: {
       checkpoint: meta.checkpoint, config: meta.config, seed: meta.seed, wallTimeS: meta.wallTimeS,
       machine: { cpuModel: cpu[0]?.model.trim() ?? 'unknown', cpus: cpu.length, platform: `${platform()} ${arch()}`, node: process.version },
+    },
+    spread: {
+      image: p.imageEmb ? embeddingSpread(p.imageEmb, p.dim) : null,
+      text: p.textEmb ? embeddingSpread(p.textEmb, p.dim) : null,
+      record: p.tabEmb ? embeddingSpread(p.tabEmb, p.dim) : null,
     },
     retrieval: retrieval.map((r) => r.block),
     grading: {

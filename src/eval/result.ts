@@ -187,6 +187,11 @@ export interface EvalResult {
     wallTimeS: number | null;
     machine: { cpuModel: string; cpus: number; platform: string; node: string };
   };
+  /**
+   * embeddingSpread (1 - |mean row|) of each tower's test embeddings, null for an absent tower: 0 = every
+   * exam the same vector (a collapsed tower; the report says so). Absent in results written before it existed.
+   */
+  spread?: { image: number | null; text: number | null; record: number | null };
   /** Available pairs; the 'text->image' block comes first when present. */
   retrieval: RetrievalBlock[];
   grading: { icdr: GradingBlock | null; sdrg: GradingBlock | null };

@@ -21,6 +21,7 @@ import type { Batch } from '../models/types.js';
 import { Objective, inverseFrequencyWeights, type LossWeights } from '../losses/index.js';
 import { train, type BatchSource, type TrainResult } from '../train/index.js';
 import { retrievalMetrics } from '../eval/metrics/retrieval.js';
+import { COLLAPSED_SPREAD, embeddingSpread } from '../eval/metrics/spread.js';
 import { gradingMetrics, argmaxRows } from '../eval/metrics/grading.js';
 import { collate, mirrored, predict, prepareData, runInfoExtras, tensorScores, RUN_FORMAT, type CollateOptions, type PreparedData, type PreparedItem, type RunConfig } from '../run/index.js';
 import { parseRunInfo } from '../run/info.js';
@@ -137,11 +138,24 @@ export function modelLossWeights(caps: ModelCapabilities, w: LossWeights, tabula
 }
 
 /**
+ * The warning for validation metrics whose spread_<tower> (embeddingSpread) says the tower collapsed, or null.
+ *
+ * @example collapseWarning({ spread_image: 0.0001, spread_text: 0.6 }, 100) // 'warning: step 100: the image (spread 1.0e-4) embeddings ...'
+ */
+export function collapseWarning(metrics: Readonly<Record<string, number>>, step: number): string | null {
+  const dead = Object.entries(metrics).filter(([k, v]) => k.startsWith('spread_') && v < COLLAPSED_SPREAD)
+    .map(([k, v]) => `${k.slice('spread_'.length)} (spread ${v.toExponential(1)})`);
+  if (dead.length === 0) return null;
+  return `warning: step ${step}: the ${dead.join(', ')} embeddings have collapsed: every validation exam maps to nearly the same ` +
+    'vector, so retrieval and probes on them are meaningless. This run has failed; a lower train.lr or another train.seed usually avoids it.';
+}
+
+/**
  * Quick validation numbers for early stopping and the log: t2i R@1 (dup-aware), ICDR kappa from all
  * modalities, and ICDR kappa from each modality alone (icdr_kappa_image / _text / _record: the model
  * given one input), so a log shows what the model grades from.
  */
-function validator(model: RetalignModel, val: PreparedItem[], m: ModelConfig, cfg: RunConfig, tabularDim: number) {
+function validator(model: RetalignModel, val: PreparedItem[], m: ModelConfig, cfg: RunConfig, tabularDim: number, log: (msg: string) => void) {
   const base = { imageSize: m.image.imageSize, maxTokens: cfg.data.maxTokens, tabularDim, device: cfg.train.device as Device };
   const truth = Int32Array.from(val.map((v) => v.icdr));
   const kappaOf = (logits: Float32Array): number => {
@@ -149,9 +163,15 @@ function validator(model: RetalignModel, val: PreparedItem[], m: ModelConfig, cf
     return Number.isFinite(k) ? k : 0;
   };
   const alone = { image: { text: false, tabular: false }, text: { image: false, tabular: false }, record: { image: false, text: false } };
-  return async (): Promise<Record<string, number>> => {
+  return async (at: { step: number }): Promise<Record<string, number>> => {
     const p = await predict(model, val, base);
     const out: Record<string, number> = {};
+    // Spread of each tower's validation embeddings: a collapsed tower (every exam the same vector) is said aloud.
+    for (const [name, e] of [['image', p.imageEmb], ['text', p.textEmb], ['record', p.tabEmb]] as const) {
+      if (e !== null) out[`spread_${name}`] = embeddingSpread(e, p.dim);
+    }
+    const warning = collapseWarning(out, at.step);
+    if (warning !== null) log(warning);
     if (p.imageEmb && p.textEmb) {
       const groups = val.map((v) => v.noteGroup);
       const r = retrievalMetrics({ queries: p.textEmb, gallery: p.imageEmb, dim: p.dim, target: val.map((_, i) => i), queryGroups: groups, galleryGroups: groups },
@@ -338,7 +358,7 @@ async function trainLocked(cfg: RunConfig, o: TrainRunOptions & { out: string; r
   const t0 = Date.now();
   const result = await train({
     model, objective, trainBatches: source,
-    valEval: valItems.length > 0 ? validator(model, valItems, m, dataCfg, tabularDim) : undefined,
+    valEval: valItems.length > 0 ? validator(model, valItems, m, dataCfg, tabularDim, log) : undefined,
     out,
     resume: o.resume,
     ...(dp !== null ? { dist: dp } : {}),

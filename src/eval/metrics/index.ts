@@ -5,3 +5,4 @@ export * from './referable.js';
 export * from './calibration.js';
 export * from './bootstrap.js';
 export * from './subgroups.js';
+export * from './spread.js';

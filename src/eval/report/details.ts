@@ -7,6 +7,7 @@ import type { EvalResult, GradingBlock } from '../result.js';
 import { SUBGROUP_METRICS, recallCI } from './columns.js';
 import { formatMetric, withCI, type FormatKind } from './format.js';
 import { mdTable } from './md.js';
+import { COLLAPSED_SPREAD } from '../metrics/spread.js';
 
 const ARROW: Record<string, string> = { text: 'text', image: 'image', tabular: 'tabular' };
 const pairLabel = (pair: string): string => pair.split('->').map((m) => ARROW[m] ?? m).join(' → ');
@@ -20,6 +21,12 @@ export function retrievalSection(results: readonly EvalResult[], labels: readonl
     if (r.retrieval.length === 0) return;
     const ks = r.options.ks;
     out.push(`### ${labels[i]}`, '');
+    const dead = Object.entries(r.spread ?? {}).filter(([, v]) => v !== null && v < COLLAPSED_SPREAD);
+    if (dead.length > 0) {
+      out.push(`**Warning: collapsed embeddings.** The ${dead.map(([k, v]) => `${k} (spread ${formatMetric(v, 'num')})`).join(', ')} ` +
+        'embeddings map every test exam to nearly the same vector: this model failed to train, and its retrieval (and any probe on ' +
+        'those embeddings) measures nothing. Retrain it (a lower train.lr or another train.seed) before comparing it.', '');
+    }
     const rows = r.retrieval.flatMap((b) => (['strict', 'duplicate-aware'] as const).map((v) => {
       const res = v === 'strict' ? b.strict : b.duplicateAware;
       return [pairLabel(b.pair) + (b.gallery === 'fused' ? ' (fused image + record gallery: leakage)' : ''), v, b.duplicateGroups,
@@ -128,6 +135,12 @@ export function ablationSection(results: readonly EvalResult[], labels: readonly
     if (r.ablation.length === 0) return;
     any = true;
     out.push(`### ${labels[i]}`, '');
+    const dead = Object.entries(r.spread ?? {}).filter(([, v]) => v !== null && v < COLLAPSED_SPREAD);
+    if (dead.length > 0) {
+      out.push(`**Warning: collapsed embeddings.** The ${dead.map(([k, v]) => `${k} (spread ${formatMetric(v, 'num')})`).join(', ')} ` +
+        'embeddings map every test exam to nearly the same vector: this model failed to train, and its retrieval (and any probe on ' +
+        'those embeddings) measures nothing. Retrain it (a lower train.lr or another train.seed) before comparing it.', '');
+    }
     out.push(mdTable(['Modalities', 'ICDR acc', 'ICDR QW κ [95% CI]', 'ICDR macro-F1', 'SDRG acc', 'SDRG QW κ', 'Referable AUC'],
       r.ablation.map((a) => [a.setting, formatMetric(a.icdr?.accuracy, 'pct'), withCI(a.icdr?.kappa, a.icdrKappaCI, 'num'), formatMetric(a.icdr?.macroF1, 'pct'),
         formatMetric(a.sdrg?.accuracy, 'pct'), formatMetric(a.sdrg?.kappa, 'num'), formatMetric(a.referableAuc, 'num')])), '');
