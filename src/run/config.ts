@@ -118,11 +118,11 @@ export const RunConfigSchema = Type.Object({
     noteSentenceDropout: probability(0, "Training only: probability that each sentence of a note is left out (at least one stays), so " +
       'the text tower leans on no single sentence and a short query looks like a note it has seen.'),
     noteWordDropout: probability(0, 'Training only: probability that each word piece of a note is replaced by [MASK].'),
-    flip: literals(['mirror', 'photo', 'off'], {
-      default: 'mirror',
-      description: "Training only: half the photos are flipped left-right. 'mirror': the flipped photo's note and record say the other eye " +
-        "(right <-> left swapped: a flipped right-eye photo looks like a left eye, with the disc on the other side); 'photo': the photo " +
-        "alone is flipped (note and record then contradict it half the time); 'off': no flips.",
+    flip: literals(['photo', 'mirror', 'off'], {
+      default: 'photo',
+      description: "Training only: half the photos are flipped left-right. 'photo': the photo alone (its note and record then name the " +
+        "wrong eye half the time); 'mirror': the flipped photo's note and record say the other eye (right <-> left swapped: a flipped " +
+        "right-eye photo looks like a left eye; measured on the demo, see the README: not better, so not the default); 'off': no flips.",
     }),
     gradeBatchShare: probability(0, 'Share of training batches drawn from one ICDR grade (hard negatives for the contrastive losses: within ' +
       'a grade only what else the note says tells the photos apart); 0 = every batch shuffled across grades.'),
