@@ -109,7 +109,7 @@ test('writeReport: report.md + PNG charts; table cells equal the formatted numbe
     // Headline table: our rows (in-domain only), then the CLAIMED rows.
     const head = tableAfter(md, '## Headline results');
     const col = (h: string): number => { const i = head[0]!.indexOf(h); assert.ok(i >= 0, h); return i; };
-    assert.equal(head.length, 1 + 3 + 2);
+    assert.equal(head.length, 1 + 3 + 1 + 2);
     for (const [i, r] of results.slice(0, 3).entries()) {
       const row = head[1 + i]!;
       const t2i = r.retrieval.find((b) => b.pair === 'text->image')!;
@@ -128,7 +128,14 @@ test('writeReport: report.md + PNG charts; table cells equal the formatted numbe
     }
     assert.equal(head[2]![col('Grading from')], 'heads');
     assert.equal(head[3]![col('Grading from')], 'linear probe');
-    const claimed = head.slice(4);
+    // One grade-only reference row for the one in-domain test set (synth/test, n=40), from the first result on it.
+    const refRow = head[4]!;
+    assert.match(refRow[0]!, /^Grade-only reference/);
+    const only = results[0]!.retrieval.find((b) => b.pair === 'text->image')!.gradeOnly!;
+    assert.deepEqual([refRow[col('t2i R@1 (strict)')], refRow[col('t2i R@5 (strict)')], refRow[col('t2i R@10 (strict)')], refRow[col('ICDR acc')]],
+      [formatMetric(only['1']!, 'pct'), formatMetric(only['5']!, 'pct'), formatMetric(only['10']!, 'pct'), '—']);
+    assert.ok(only['1']! > 0 && only['1']! < only['10']!);
+    const claimed = head.slice(5);
     assert.deepEqual(claimed.map((r) => r[col('Protocol')]), ['CLAIMED', 'CLAIMED']);
     assert.match(claimed[0]![0]!, /CLAIMED, not ours/);
     assert.equal(claimed[0]![col('t2i R@1 (strict)')], '99.94%');
