@@ -564,13 +564,14 @@ def main():
         return {"firstParts": first_parts}
 
     def round_(cmd):
-        ts = []
+        ts, cpu = [], []
         for _ in range(cmd["steps"]):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()  # process_time: this process, all threads
             step()
             sync()
             ts.append(time.perf_counter() - t0)
-        return {"stepTimes": ts}
+            cpu.append(time.process_time() - c0)
+        return {"stepTimes": ts, "cpuTimes": cpu}
 
     def stats(_cmd):
         return {"maxRssKiB": peak_rss_kib(), "ruMaxRssKiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,

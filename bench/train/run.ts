@@ -138,6 +138,8 @@ function makeBatch(B: number): Batch {
 interface LoopRun {
   /** Step times (s) of each round, batch making excluded. */
   rounds: number[][];
+  /** CPU seconds of each step (this process, all threads: user + system), batch making excluded. */
+  cpuRounds: number[][];
   firstParts: Record<string, number>;
   /** Resident memory (MiB) and live tensors after the run (the loop's checkpoint written and removed). */
   rssAfter: number;
@@ -153,20 +155,26 @@ async function runLoop(warm: number, nRounds: number, n: number, beforeRound: (k
   const total = warm + nRounds * n;
   const out = mkdtempSync(join(tmpdir(), 'retalign-bench-train-'));
   let makeMs = 0;
+  let makeCpuUs = 0;
+  const cpuUs = (): number => { const u = process.cpuUsage(); return u.user + u.system; };
   const source: BatchSource = {
     batchesPerEpoch: total,
     *batchesForEpoch(_epoch, _rng, from) {
       for (let k = from; k < total; k++) {
         const t0 = performance.now();
+        const c0 = cpuUs();
         const b = makeBatch(batchSize);
         makeMs += performance.now() - t0;
+        makeCpuUs += cpuUs() - c0;
         yield b;
       }
     },
   };
   const times: number[][] = [];
+  const cpuTimes: number[][] = [];
   let firstParts: Record<string, number> | null = null;
   let last = performance.now();
+  let lastCpu = cpuUs();
   try {
     await train({
       model, objective, trainBatches: source, out, config: { ...trainInput, maxSteps: total },
@@ -174,14 +182,21 @@ async function runLoop(warm: number, nRounds: number, n: number, beforeRound: (k
         onStep: async (info) => {
           cudaSynchronize();
           const now = performance.now();
-          if (info.step > warm) times[times.length - 1]?.push((now - last - makeMs) / 1000);
+          const nowCpu = cpuUs();
+          if (info.step > warm) {
+            times[times.length - 1]?.push((now - last - makeMs) / 1000);
+            cpuTimes[cpuTimes.length - 1]?.push((nowCpu - lastCpu - makeCpuUs) / 1e6);
+          }
           firstParts ??= info.parts;
           if (info.step >= warm && info.step < total && (info.step - warm) % n === 0) {
             await beforeRound(times.length);
             times.push([]);
+            cpuTimes.push([]);
           }
           last = performance.now();
+          lastCpu = cpuUs();
           makeMs = 0;
+          makeCpuUs = 0;
         },
       },
     });
@@ -191,7 +206,7 @@ async function runLoop(warm: number, nRounds: number, n: number, beforeRound: (k
   if (times.length !== nRounds || times.some((t) => t.length !== n) || firstParts === null) {
     throw new Error(`bench/train: the loop ran rounds of ${times.map((t) => t.length).join(', ')} timed steps, expected ${nRounds} of ${n}`);
   }
-  return { rounds: times, firstParts, rssAfter: process.memoryUsage().rss / 2 ** 20, liveAfter: liveTensors() };
+  return { rounds: times, cpuRounds: cpuTimes, firstParts, rssAfter: process.memoryUsage().rss / 2 ** 20, liveAfter: liveTensors() };
 }
 
 /**
@@ -259,9 +274,12 @@ if (problems.length > 0) throw new Error(`bench/train: the pytorch peer is not t
 console.error(`bench/train: warm-up (${warmup} steps each side), then ${rounds} rounds of ${steps} steps: pytorch, retalign, pytorch, retalign, ...`);
 const pyFirstParts = (await peer.ask({ cmd: 'warmup', steps: warmup }))['firstParts'] as Record<string, number>;
 const pyRounds: number[][] = [];
+const pyCpuRounds: number[][] = [];
 const ours = await runLoop(warmup, rounds, steps, async (k) => {
   console.error(`bench/train: round ${k + 1}/${rounds}`);
-  pyRounds.push((await peer.ask({ cmd: 'round', steps }))['stepTimes'] as number[]);
+  const r = await peer.ask({ cmd: 'round', steps });
+  pyRounds.push(r['stepTimes'] as number[]);
+  pyCpuRounds.push(r['cpuTimes'] as number[]);
 });
 const pyStats = await peer.ask({ cmd: 'stats' }) as { maxRssKiB: number; ruMaxRssKiB: number; cudaMaxAllocatedMiB: number | null };
 await peer.close();
@@ -272,15 +290,19 @@ const loadEnd = loadavg();
 // Both sides alike: the median step of each round, then the median of the round medians.
 const ourTime = median(ours.rounds.map(median));
 const pyTime = median(pyRounds.map(median));
+// CPU time per step (each process, all its threads), reduced the same way: what the step costs in core
+// time, steadier than wall time when other work shares the cores (it still counts spin-waiting threads).
+const ourCpu = median(ours.cpuRounds.map(median));
+const pyCpu = median(pyCpuRounds.map(median));
 const ourRssKiB = peakRssKiB();
 const mib = (kib: number): string => (kib / 1024).toFixed(0);
 const fmt = (n: number): string => n.toLocaleString('en-US');
 const ms = (s: number): string => (s * 1e3).toFixed(0);
 const rows: string[][] = [
-  ['retalign (train())', (batchSize / ourTime).toFixed(1), ms(ourTime), mib(ourRssKiB), fmt(count(null))],
-  ['pytorch (python)', (batchSize / pyTime).toFixed(1), ms(pyTime), mib(py.maxRssKiB), fmt(peerCount)],
+  ['retalign (train())', (batchSize / ourTime).toFixed(1), ms(ourTime), ms(ourCpu), mib(ourRssKiB), fmt(count(null))],
+  ['pytorch (python)', (batchSize / pyTime).toFixed(1), ms(pyTime), ms(pyCpu), mib(py.maxRssKiB), fmt(peerCount)],
 ];
-const head = ['side', 'samples/s', 'ms/step (median of round medians)', 'peak RSS MiB', 'params'];
+const head = ['side', 'samples/s', 'ms/step (median of round medians)', 'CPU ms/step (all threads)', 'peak RSS MiB', 'params'];
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] as string).length)));
 const line = (cells: string[]): string => '| ' + cells.map((c, i) => c.padEnd(widths[i] as number)).join(' | ') + ' |';
 const parts = (p: Record<string, number>): string => Object.entries(p).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ');
@@ -309,5 +331,6 @@ console.log(`step times s by round: pytorch ${perRound(pyRounds)}; retalign ${pe
 console.log(`per-round ratios (retalign / pytorch round medians): ${ours.rounds.map((r, i) => (median(r) / median(pyRounds[i] ?? [])).toFixed(3)).join(' ')}`);
 console.log(`first-step loss parts (random data and weights: same scale expected): retalign ${parts(ours.firstParts)}`);
 console.log(`                                                                     pytorch  ${parts(py.firstParts)}`);
+console.log(`cpu-per-step-ratio ${(ourCpu / pyCpu).toFixed(3)} (retalign / pytorch CPU time per step, both processes' threads)`);
 console.log(versions);
 console.log(`train-step-ratio ${(ourTime / pyTime).toFixed(3)}`);
