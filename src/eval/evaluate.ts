@@ -207,17 +207,16 @@ export function fusedRows(a: Float32Array, b: Float32Array, dim: number): Float3
 }
 
 /**
- * retrievalMetrics over galleries of `size` items: the n items shuffled with `seed` and cut into
- * consecutive galleries (the last possibly smaller); query i is ranked within the gallery holding its
- * paired item i. Ranks come back in item order; galleryN is `size`.
+ * retrievalMetrics within each of `galleries` (galleriesOf: a partition of the n items); query i is ranked
+ * within the gallery holding its paired item i. Ranks come back in item order.
  */
 function retrievalInGalleries(input: { queries: Float32Array; gallery: Float32Array; dim: number; groups: Int32Array },
-  size: number, seed: number, o: { ks: number[]; score?: ScoreFn }): { strictRanks: Int32Array; dupRanks: Int32Array } {
+  galleries: readonly number[][], o: { ks: number[]; score?: ScoreFn }): { strictRanks: Int32Array; dupRanks: Int32Array } {
   const { dim: d, groups } = input;
   const n = groups.length;
   const strictRanks = new Int32Array(n);
   const dupRanks = new Int32Array(n);
-  for (const idx of galleriesOf(n, size, seed)) {
+  for (const idx of galleries) {
     const pick = (m: Float32Array): Float32Array => {
       const out = new Float32Array(idx.length * d);
       idx.forEach((i, j) => out.set(m.subarray(i * d, (i + 1) * d), j * d));
@@ -262,9 +261,10 @@ function retrievalBlocks(p: RawPredictions, opts: EvaluateOptions): RetrievalOut
   }
   const size = opts.gallerySize ?? null;
   if (size !== null && !(Number.isInteger(size) && size >= 2)) throw new Error(`evaluate: gallerySize=${size}, expected null or an integer >= 2`);
+  const galleries = galleriesOf(n, size, opts.seed); // the same galleries for every pair and the grade-only reference
   const icdr = p.icdr;
   const gradeOnly = icdr !== null && icdr.some((g) => g >= 0)
-    ? gradeOnlyRecall(icdr, galleriesOf(n, size, opts.seed), opts.ks) : null;
+    ? gradeOnlyRecall(icdr, galleries, opts.ks) : null;
   for (const [pair, qKey, gKey] of PAIRS) {
     const q = p[qKey];
     const fusedHere = fused && pair === 'text->image';
@@ -283,7 +283,7 @@ function retrievalBlocks(p: RawPredictions, opts: EvaluateOptions): RetrievalOut
         { ks: opts.ks, ...(opts.score ? { score: opts.score } : {}) },
       )
       : (() => {
-        const c = retrievalInGalleries({ queries: q, gallery: g, dim: p.dim, groups }, size, opts.seed, { ks: opts.ks, score: opts.score });
+        const c = retrievalInGalleries({ queries: q, gallery: g, dim: p.dim, groups }, galleries, { ks: opts.ks, score: opts.score });
         const galleryN = Math.min(size, n);
         return { strictRanks: c.strictRanks, strict: summarizeRanks(c.strictRanks, opts.ks, 'strict', galleryN),
           duplicateAwareRanks: c.dupRanks, duplicateAware: summarizeRanks(c.dupRanks, opts.ks, 'duplicate-aware', galleryN) };

@@ -17,43 +17,46 @@ import type { Rng } from '../data/rng.js';
  */
 export function gradeBatchOrder(order: readonly number[], grades: ArrayLike<number>, size: number, share: number, rng: Rng): number[] {
   if (share <= 0 || size < 2) return [...order];
-  const byGrade = new Map<number, number[]>();
+  // Per grade: its items in shuffled order, a read position and how many are still unused (items a mixed
+  // window takes are skipped when the grade's position passes them).
+  const byGrade = new Map<number, { items: number[]; at: number; left: number }>();
   for (const i of order) {
     const g = grades[i] as number;
     if (g < 0) continue;
-    const list = byGrade.get(g);
-    if (list) list.push(i);
-    else byGrade.set(g, [i]);
+    const e = byGrade.get(g);
+    if (e) {
+      e.items.push(i);
+      e.left++;
+    } else byGrade.set(g, { items: [i], at: 0, left: 1 });
   }
   const used = new Set<number>();
+  const take = (i: number): void => {
+    used.add(i);
+    const e = byGrade.get(grades[i] as number);
+    if (e) e.left--;
+  };
   const out: number[] = [];
   let cursor = 0;
   const windows = Math.floor(order.length / size);
   for (let w = 0; w < windows; w++) {
-    const full = [...byGrade.entries()].filter(([, l]) => l.length >= size);
+    const full = [...byGrade.values()].filter((e) => e.left >= size);
     if (full.length > 0 && rng.uniform() < share) {
-      const [g, list] = full[rng.weighted(full.map(([, l]) => l.length))] as [number, number[]];
-      const take = list.splice(0, size);
-      if (list.length === 0) byGrade.delete(g);
-      for (const i of take) {
-        used.add(i);
+      const e = full[rng.weighted(full.map((x) => x.left))] as { items: number[]; at: number; left: number };
+      for (let filled = 0; filled < size; e.at++) {
+        const i = e.items[e.at] as number;
+        if (used.has(i)) continue;
+        take(i);
         out.push(i);
+        filled++;
       }
       continue;
     }
-    let filled = 0;
-    while (filled < size && cursor < order.length) {
+    for (let filled = 0; filled < size && cursor < order.length;) {
       const i = order[cursor++] as number;
       if (used.has(i)) continue;
-      used.add(i);
+      take(i);
       out.push(i);
       filled++;
-      const g = grades[i] as number;
-      const list = byGrade.get(g);
-      if (list) {
-        list.splice(list.indexOf(i), 1);
-        if (list.length === 0) byGrade.delete(g);
-      }
     }
   }
   for (const i of order) if (!used.has(i)) out.push(i);

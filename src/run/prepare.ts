@@ -139,7 +139,9 @@ export async function prepareData(cfg: RunConfig, runRoot: string, o: PrepareOpt
   const pixels = await preloadImages(records.filter(wantsImage), pre.image, log);
   // DeepEyeNet records carry no tabular input (even when a checkpoint's featurizer is given).
   const { items, distinctNotes, cut } = buildItems(records, { notes, tokenizer, maxTokens: pre.maxTokens,
-    featurizer: read.format !== 'deepeyenet' ? featurizer : null, pixels, wantsImage });
+    featurizer: read.format !== 'deepeyenet' ? featurizer : null, pixels, wantsImage,
+    // Mirror views only where the training stream uses them (train.flip 'mirror', training split).
+    wantsMirror: (r) => cfg.train.flip === 'mirror' && splitOfRecord(r) === 'train' });
   for (const k of ['train', 'val', 'test'] as const) ids[k] = ids[k].filter((id) => items.has(id));
   log(`prepared ${items.size} exams (train ${ids.train.length}, val ${ids.val.length}, test ${ids.test.length}); ` +
     `${distinctNotes} distinct notes; vocab ${tokenizer.vocabSize}; tabular width ${featurizer?.dim ?? 0}; images ${pre.image.size}px ` +
@@ -269,7 +271,8 @@ async function preloadImages(wanted: readonly ExamRecord[], image: ImageConfig, 
  * dropped. Records with the same note text share a noteGroup (numbered in order of first use).
  */
 function buildItems(records: readonly ExamRecord[], o: { notes: Map<string, string>; tokenizer: Tokenizer; maxTokens: number;
-  featurizer: TabularFeaturizer | null; pixels: Map<string, Float32Array>; wantsImage: (r: ExamRecord) => boolean }):
+  featurizer: TabularFeaturizer | null; pixels: Map<string, Float32Array>; wantsImage: (r: ExamRecord) => boolean;
+  wantsMirror: (r: ExamRecord) => boolean }):
   { items: Map<string, PreparedItem>; distinctNotes: number; cut: NoteCuts } {
   const groupOf = new Map<string, number>();
   const items = new Map<string, PreparedItem>();
@@ -297,7 +300,7 @@ function buildItems(records: readonly ExamRecord[], o: { notes: Map<string, stri
       imageId: r.imageId, patientId: r.patientId, image: px, tokenIds: t.inputIds, attention: t.attentionMask,
       tabular: o.featurizer ? o.featurizer.transform(r) : null,
       icdr: r.labels.icdr ?? UNKNOWN_GRADE, sdrg: r.labels.sdrg ?? UNKNOWN_GRADE, noteGroup,
-      mirror: mirrorView(r, text, o, group),
+      mirror: o.wantsMirror(r) ? mirrorView(r, text, o, group) : null,
     });
   }
   return { items, distinctNotes: new Set([...items.values()].map((it) => it.noteGroup)).size, cut };

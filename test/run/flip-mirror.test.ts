@@ -108,3 +108,27 @@ test("trainBatchSource flip 'photo' flips the same photos as 'mirror' and never 
   assert.ok(photo.some((r) => r[0]));
   for (const r of draw('off')) assert.deepEqual(r, [false, false, false, false]);
 });
+
+test("prepareData builds mirror views for the training split only, and only with train.flip 'mirror'", async () => {
+  const { loadRunConfig } = await import('../../src/run/config.js');
+  const { prepareData } = await import('../../src/run/prepare.js');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { packageRoot } = await import('../../src/data/assets.js');
+  const dir = mkdtempSync(join(tmpdir(), 'retalign-mirror-'));
+  try {
+    for (const flip of ['photo', 'mirror'] as const) {
+      const d = await prepareData(loadRunConfig(join(packageRoot(), 'configs', 'runs', 'smoke.json'), [`train.flip="${flip}"`]), dir, { log: () => undefined });
+      const train = new Set(d.ids.train);
+      const mirrored = [...d.items.values()].filter((it) => it.mirror);
+      if (flip === 'photo') assert.equal(mirrored.length, 0);
+      else {
+        assert.equal(mirrored.length, d.ids.train.length);
+        assert.ok(mirrored.every((it) => train.has(it.imageId)));
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
