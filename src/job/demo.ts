@@ -100,6 +100,9 @@ export async function runDemo(o: DemoOptions): Promise<{ results: EvalResult[]; 
     }
     todo.push({ cfg, dir, resume });
   }
+  // Each model's longer run first (the paper protocol's 600 steps): with two at a time, no long run is
+  // left to train alone at the end; the first two still differ in protocol, so each makes its own split.
+  todo.sort((a, b) => models.indexOf(a.cfg.model.kind) - models.indexOf(b.cfg.model.kind) || b.cfg.train.steps - a.cfg.train.steps);
   const plan = parallelPlan(Math.max(1, todo.length), cpus().length, o.jobs);
   stage(++n, total, `train ${todo.map((t) => `${t.cfg.name} (${t.cfg.protocol})`).join(', ') || 'nothing: every run is trained'}`);
   if (plan.jobs <= 1) {

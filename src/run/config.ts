@@ -268,11 +268,14 @@ function validate(c: RunConfig, where: string): void {
 }
 
 /**
- * Resolves a run config: defaults <- protocol defaults <- file <- --set overrides (in order), each
- * layer checked against the schema as it is applied, so an error names the file or the --set that
- * made it. The protocol may itself come from the file or a --set. Old key names (RENAMED_KEYS) are
- * moved to the new ones with a `warn`.
+ * Resolves a run config: defaults <- protocol defaults <- file <- the file's `byProtocol` layer for the
+ * run's protocol <- --set overrides (in order), each layer checked against the schema as it is applied,
+ * so an error names the file or the --set that made it. The protocol may itself come from the file or a
+ * --set. Old key names (RENAMED_KEYS) are moved to the new ones with a `warn`. `byProtocol` (optional,
+ * file only) holds a partial run config per protocol name, e.g. more steps under one protocol; it is
+ * not part of the resolved config.
  * @example resolveRunConfig({ train: { steps: 20 } }, ['protocol="paper"'], 'inline').train.steps // 20
+ * @example resolveRunConfig({ byProtocol: { paper: { train: { steps: 600 } } } }, ['protocol="paper"']).train.steps // 600
  */
 export function resolveRunConfig(file: Record<string, unknown>, sets: string[] = [], where = 'run config',
   warn: (msg: string) => void = (m) => console.warn(m)): RunConfig {
@@ -287,11 +290,30 @@ export function resolveRunConfig(file: Record<string, unknown>, sets: string[] =
     renameOldKeys(l, at, warn);
     return resolveSchema(RunConfigSchema, deepMerge(base, l), at);
   };
+  const { byProtocol, ...rest } = file;
+  const layers = protocolLayers(byProtocol, where);
   let c = apply(DEFAULT_RUN_CONFIG, protocolDefaults(protocol), `${where} (the ${protocol} protocol's defaults)`);
-  c = apply(c, file, where);
+  c = apply(c, rest, where);
+  const own = layers[protocol];
+  if (own !== undefined) c = apply(c, own, `${where}: byProtocol.${protocol}`);
   overrides.forEach((o, i) => (c = apply(c, o, `--set ${sets[i]}`)));
   validate(c, where);
   return c;
+}
+
+/** A file's `byProtocol` object, checked: keys are protocol names, values partial run configs without a protocol. */
+function protocolLayers(v: unknown, where: string): Partial<Record<Protocol, Record<string, unknown>>> {
+  if (v === undefined) return {};
+  if (!isPlainObject(v)) throw new Error(`${where}: 'byProtocol' must be an object of protocol name -> partial run config, got ${JSON.stringify(v)}`);
+  const out: Partial<Record<Protocol, Record<string, unknown>>> = {};
+  for (const [k, layer] of Object.entries(v)) {
+    if (k.startsWith('//')) continue;
+    if (k !== 'paper' && k !== 'honest') throw new Error(`${where}: byProtocol.${k}: not a protocol (expected 'paper' or 'honest')`);
+    if (!isPlainObject(layer)) throw new Error(`${where}: byProtocol.${k} must be an object (a partial run config), got ${JSON.stringify(layer)}`);
+    if ('protocol' in layer) throw new Error(`${where}: byProtocol.${k} may not set 'protocol'`);
+    out[k] = layer;
+  }
+  return out;
 }
 
 /** Reads and resolves a run config file. */

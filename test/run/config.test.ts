@@ -47,6 +47,22 @@ test('train.checkpointEvery: null (the default) means every train.evalEvery step
   assert.equal(resolveRunConfig({ train: { checkpointEvery: 0 } }).train.checkpointEvery, 0);
 });
 
+test('byProtocol: the layer of the run protocol applies after the file and before --set; the others are ignored; errors name it', () => {
+  const file = { train: { steps: 300, lr: 5e-4 }, byProtocol: { paper: { train: { steps: 600 } }, honest: { train: { lr: 1e-4 } } } };
+  const paper = resolveRunConfig(file, ['protocol="paper"'], 'f.json');
+  assert.equal(paper.train.steps, 600);
+  assert.equal(paper.train.lr, 5e-4);
+  const honest = resolveRunConfig(file, [], 'f.json');
+  assert.equal(honest.train.steps, 300);
+  assert.equal(honest.train.lr, 1e-4);
+  assert.equal(resolveRunConfig(file, ['protocol="paper"', 'train.steps=50'], 'f.json').train.steps, 50); // --set wins
+  assert.equal('byProtocol' in paper, false); // not part of the resolved config
+  assert.throws(() => resolveRunConfig({ byProtocol: { papr: {} } }, [], 'f.json'), /f\.json: byProtocol\.papr: not a protocol \(expected 'paper' or 'honest'\)/);
+  assert.throws(() => resolveRunConfig({ byProtocol: { paper: { protocol: 'honest' } } }, [], 'f.json'), /byProtocol\.paper may not set 'protocol'/);
+  assert.throws(() => resolveRunConfig({ byProtocol: [] }, [], 'f.json'), /'byProtocol' must be an object/);
+  assert.throws(() => resolveRunConfig({ byProtocol: { paper: { train: { stepz: 1 } } } }, ['protocol="paper"'], 'f.json'), /f\.json: byProtocol\.paper/);
+});
+
 test('renamed keys: train.clipNorm and train.bf16 are read as train.clipGradNorm and train.precision, with a warning', () => {
   const warnings: string[] = [];
   const c = resolveRunConfig({ train: { clipNorm: 0.5, bf16: false } }, ['train.bf16=false'], 'old.json', (m) => warnings.push(m));
