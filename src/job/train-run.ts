@@ -23,7 +23,7 @@ import { train, type BatchSource, type TrainResult } from '../train/index.js';
 import { retrievalMetrics } from '../eval/metrics/retrieval.js';
 import { COLLAPSED_SPREAD, embeddingSpread } from '../eval/metrics/spread.js';
 import { gradingMetrics, argmaxRows } from '../eval/metrics/grading.js';
-import { collate, mirrored, predict, prepareData, runInfoExtras, tensorScores, RUN_FORMAT, type CollateOptions, type PreparedData, type PreparedItem, type RunConfig } from '../run/index.js';
+import { collate, isRunFolder, loadImageTowerFromRun, mirrored, predict, prepareData, runInfoExtras, tensorScores, RUN_FORMAT, type CollateOptions, type PreparedData, type PreparedItem, type RunConfig } from '../run/index.js';
 import { parseRunInfo } from '../run/info.js';
 import { readSplit } from '../data/split.js';
 import { checkOutputFolder } from '../data/paths.js';
@@ -330,7 +330,9 @@ async function trainLocked(cfg: RunConfig, o: TrainRunOptions & { out: string; r
   const tabularDim = data.featurizer?.dim ?? 0;
   manualSeed(cfg.train.seed);
   const model = buildModel(m, { vocabSize: data.tokenizer.vocabSize, tabularDim: Math.max(tabularDim, 1), specialIds: data.tokenizer });
-  if (cfg.model.imageWeights) log(`image tower from ${cfg.model.imageWeights}: ${JSON.stringify(loadPretrainedImage(model, cfg.model.imageWeights, cfg.model.imageWeights.includes('timm') ? 'timm' : 'hf'))}`);
+  const iw = cfg.model.imageWeights;
+  if (iw !== null && isRunFolder(iw)) log(`image tower from another run: ${loadImageTowerFromRun(model, iw)}`);
+  else if (iw !== null) log(`image tower from ${iw}: ${JSON.stringify(loadPretrainedImage(model, iw, iw.includes('timm') ? 'timm' : 'hf'))}`);
   if (cfg.model.textWeights) log(`text tower from ${cfg.model.textWeights}: ${JSON.stringify(loadPretrainedText(model, cfg.model.textWeights))}`);
 
   if (cfg.train.device !== 'cpu') {

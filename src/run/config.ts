@@ -36,7 +36,8 @@ export const RunConfigSchema = Type.Object({
     kind: literals(['kemt', 'clip'], { default: 'kemt', description: "'kemt' (the knowledge-enhanced multimodal transformer) or 'clip' (the image-text baseline)." }),
     preset: Type.String({ minLength: 1, default: 'small', description: 'Architecture preset name (configs/presets/<name>.json) or a path to a preset file.' }),
     textWeights: path('Local folder with Bio_ClinicalBERT (config.json, vocab.txt, weights) to start the text tower from; null = random initialization.'),
-    imageWeights: path('Local ViT checkpoint (.bin/.safetensors, Hugging Face or timm names) to start the image tower from; null = random initialization.'),
+    imageWeights: path('Where the image tower starts from: a local ViT checkpoint (.bin/.safetensors, Hugging Face or timm names), or another ' +
+      "retalign run's folder or checkpoint (its image tower; the image settings must agree, e.g. a tower trained on a large twin); null = random initialization."),
   }, 'Which model to train.'),
   data: section({
     source: Type.String({ minLength: 1, default: 'synth', description: "'synth' (the synthetic twin, generated in <out>/data/, or under the data root a job shares between its runs) or a dataset path (BRSET folder, DeepEyeNet, manifest)." }),

@@ -4,7 +4,7 @@
  * predict). Below job/ and serve/: train writes it, eval, the index build and the server read it.
  */
 export { RUN_FORMAT, parseRunInfo, runInfoExtras, type RunInfo } from './info.js';
-export { loadRun, checkpointDirOf, type LoadedRun } from './load.js';
+export { loadRun, checkpointDirOf, isRunFolder, loadImageTowerFromRun, type LoadedRun } from './load.js';
 export { parsePreprocessing, type Preprocessing, type RunNoteOptions } from './preprocessing.js';
 export {
   DEFAULT_RUN_CONFIG, HONEST_TABULAR_FIELDS, RENAMED_KEYS, RunConfigSchema, loadRunConfig, parseSet, protocolDefaults, resolveRunConfig,

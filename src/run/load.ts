@@ -67,3 +67,34 @@ export function loadRun(path: string): LoadedRun {
     splitFile: join(dirname(dir), 'split.json'), datasetName: info.dataset, datasetPath: info.datasetPath,
   };
 }
+
+/** True when a path is a retalign checkpoint or run folder (state.json in it, or in its best/ or last/). */
+export function isRunFolder(path: string): boolean {
+  const dir = resolve(path);
+  return ['', 'best', 'last'].some((sub) => existsSync(join(dir, sub, 'state.json')));
+}
+
+/**
+ * Starts a model's image tower from another retalign run's (a checkpoint folder, or a run folder: its
+ * best, else its last): e.g. a tower trained on a large synthetic twin as the start of a run on a user's
+ * few hundred photos. Every image.* setting of the two model configs must agree (stem, widths, layers,
+ * image size, normalization); the error lists the ones that differ. Returns what was loaded, for the log.
+ *
+ * @example loadImageTowerFromRun(model, 'runs/twin-3000/best') // '124 image tensors from runs/twin-3000/best (step 900)'
+ */
+export function loadImageTowerFromRun(model: RetalignModel, path: string): string {
+  const dir = checkpointDirOf(path);
+  const ck = readCheckpoint(dir);
+  const info = parseRunInfo(ck.state.extras, join(ck.dir, 'state.json'));
+  const there = info.modelConfig.image as Record<string, unknown>;
+  const here = model.config.image as Record<string, unknown>;
+  const differ = [...new Set([...Object.keys(there), ...Object.keys(here)])].filter((k) => JSON.stringify(there[k]) !== JSON.stringify(here[k]));
+  if (differ.length > 0) {
+    throw new Error(`model.imageWeights ${path}: its image tower does not fit this run's: ` +
+      differ.map((k) => `image.${k} is ${JSON.stringify(there[k])} there, ${JSON.stringify(here[k])} here`).join('; '));
+  }
+  const prefix = 'image.';
+  const sd = new Map([...ck.weights].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+  model.image.loadStateDict(sd, { source: `${dir} (image tower)` });
+  return `${sd.size} image tensors from ${dir} (step ${ck.state.step})`;
+}

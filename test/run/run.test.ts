@@ -15,7 +15,7 @@ import { buildVocab } from '../../src/data/tokenizer/builder.js';
 import { TabularFeaturizer } from '../../src/data/tabular.js';
 import { resolveImageConfig } from '../../src/data/images/config.js';
 import { resolveNoteOptions } from '../../src/data/notes/index.js';
-import { loadRun, parseRunInfo, resolveRunConfig, runInfoExtras, RUN_FORMAT, type RunInfo } from '../../src/run/index.js';
+import { isRunFolder, loadImageTowerFromRun, loadRun, parseRunInfo, resolveRunConfig, runInfoExtras, RUN_FORMAT, type RunInfo } from '../../src/run/index.js';
 
 const NOTES = ['dot haemorrhages in the superior quadrant', 'no retinopathy seen', 'hard exudates near the fovea'];
 
@@ -169,6 +169,35 @@ test('a missing or wrong field is an error naming the file and the field', () =>
     }
     assert.throws(() => parseRunInfo(null, 'x/state.json'), /^Error: x\/state\.json: extras is null; expected the run record/);
     assert.throws(() => loadRun(join(root, 'nowhere')), /nowhere: not a checkpoint \(no state\.json here, nor in best\/ or last\/\)/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("another run's image tower: copied exactly (nothing else), only into a tower of the same image settings", () => {
+  const root = mkdtempSync(join(tmpdir(), 'retalign-tower-'));
+  try {
+    const { info, model: source } = makeRun('kemt');
+    noGrad(() => tidy(() => { for (const [k, p] of source.image.namedParameters()) if (!k.endsWith('runningVar')) p.copy_(Tensor.randn(p.shape)); }));
+    saveRun(root, source, runInfoExtras(info));
+    assert.equal(isRunFolder(root), true);
+    assert.equal(isRunFolder(join(root, 'best')), true);
+    assert.equal(isRunFolder(join(root, 'nowhere')), false);
+    manualSeed(99);
+    const target = buildModel(info.modelConfig, { vocabSize: info.modelConfig.text.vocabSize as number, tabularDim: 1 });
+    const textBefore = [...target.text.namedParameters()].map(([k, p]) => [k, [...p.toFloat32()]]);
+    const msg = loadImageTowerFromRun(target, root);
+    assert.match(msg, new RegExp(`^${source.image.namedParameters().size} image tensors from .*best \\(step 5\\)$`));
+    for (const [k, p] of source.image.namedParameters()) assert.deepEqual([...(target.image.namedParameters().get(k) as Tensor).toFloat32()], [...p.toFloat32()], k);
+    assert.deepEqual([...target.text.namedParameters()].map(([k, p]) => [k, [...p.toFloat32()]]), textBefore); // the rest keeps its own start
+    // CLIP takes a KEMT run's tower too: the towers are the same class.
+    const clip = buildModel({ ...info.modelConfig, architecture: 'clip' }, { vocabSize: info.modelConfig.text.vocabSize as number, tabularDim: 1 });
+    loadImageTowerFromRun(clip, root);
+    assert.deepEqual(imageEmbedding(clip).length, imageEmbedding(target).length);
+    const wider = buildModel({ ...info.modelConfig, image: { ...info.modelConfig.image, width: info.modelConfig.image.width * 2, imageSize: 64 } },
+      { vocabSize: info.modelConfig.text.vocabSize as number, tabularDim: 1 });
+    assert.throws(() => loadImageTowerFromRun(wider, root),
+      /model\.imageWeights .*: its image tower does not fit this run's: image\.imageSize is 32 there, 64 here; image\.width is \d+ there, \d+ here/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
