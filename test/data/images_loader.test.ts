@@ -101,3 +101,18 @@ test('a failing file is named; the pool keeps working; closed loader refuses', a
   assert.throws(() => new ImageLoader({ workers: -1 }), /workers is -1; expected an integer >= 0/);
   assert.throws(() => new ImageLoader({ config: { size: 0 } }), /ImageLoader config: size is 0/);
 });
+
+test('close() while images load: a started job finishes, queued ones are rejected, and the workers stop', async () => {
+  for (let round = 0; round < 5; round++) {
+    const loader = new ImageLoader({ config: { size: S }, workers: 1, inflightPerWorker: 1 });
+    const jobs = Promise.allSettled(paths.map((p) => loader.load([p]))); // observed from the start: no unhandled rejections
+    await loader.close();
+    const settled = await jobs;
+    assert.equal(settled[0]?.status, 'fulfilled', 'the job the worker had started');
+    assert.equal((settled[0] as PromiseFulfilledResult<Float32Array[]>).value[0]?.length, 3 * S * S);
+    for (const r of settled.slice(1)) {
+      assert.equal(r.status, 'rejected');
+      assert.match(String((r as PromiseRejectedResult).reason), /img\d\.(jpg|png): ImageLoader closed before the image was loaded/);
+    }
+  }
+});

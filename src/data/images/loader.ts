@@ -57,6 +57,8 @@ interface Pending {
 interface Slot {
   worker: Worker;
   inflight: Map<number, Pending>;
+  /** Called when inflight becomes empty (close() waits for it). */
+  drained?: () => void;
 }
 
 export class ImageLoader {
@@ -102,12 +104,14 @@ export class ImageLoader {
       slot.inflight.delete(r.id);
       if (r.ok) p.resolve(r.data);
       else p.reject(new Error(r.message));
+      if (slot.inflight.size === 0) slot.drained?.();
       this.pump();
     });
     const fail = (why: string): void => {
       const lost = [...slot.inflight.values()];
       slot.inflight.clear();
       for (const p of lost) p.reject(new Error(`${p.job.path}: image worker ${why}`));
+      slot.drained?.();
       const i = this.slots.indexOf(slot);
       if (i >= 0 && !this.closed) {
         this.slots[i] = this.spawn(); // keep the pool at size; the queue goes on
@@ -115,9 +119,8 @@ export class ImageLoader {
       }
     };
     worker.on('error', (e) => fail(`crashed: ${e.message}`));
-    worker.on('exit', (code) => {
-      if (!this.closed) fail(`exited with code ${code}`);
-    });
+    // After close() too: a worker that dies while close() waits for its jobs must not leave close() pending.
+    worker.on('exit', (code) => fail(`exited with code ${code}`));
     return slot;
   }
 
@@ -196,12 +199,16 @@ export class ImageLoader {
     }
   }
 
-  /** Stops the workers; pending jobs are rejected. */
+  /**
+   * Stops the workers. Jobs still queued are rejected; jobs a worker has started are let finish (their
+   * callers get their images) before it is terminated: terminating a worker while libvips decodes in it
+   * can abort the whole process, or leave terminate() pending forever (seen as a flaky SIGABRT in CI).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const p of this.queue.splice(0)) p.reject(new Error(`${p.job.path}: ImageLoader closed before the image was loaded`));
-    for (const s of this.slots) for (const p of s.inflight.values()) p.reject(new Error(`${p.job.path}: ImageLoader closed before the image was loaded`));
+    await Promise.all(this.slots.map((s) => (s.inflight.size === 0 ? undefined : new Promise<void>((resolve) => { s.drained = resolve; }))));
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }
