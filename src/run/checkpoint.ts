@@ -72,12 +72,16 @@ export interface CheckpointContent {
   state: CheckpointState;
 }
 
-export interface LoadedCheckpoint {
+/** A checkpoint's weights and state, without the optimizer's (what eval, serve and a tower import need). */
+export interface CheckpointModel {
   /** The folder actually read (differs from the one asked for after a crash mid-rename). */
   dir: string;
   weights: Map<string, RawTensor>;
-  optimizer: Buffer;
   state: CheckpointState;
+}
+
+export interface LoadedCheckpoint extends CheckpointModel {
+  optimizer: Buffer;
 }
 
 function writeFileDurable(path: string, data: Uint8Array | string): void {
@@ -155,6 +159,15 @@ function recoverOld(dir: string): string | null {
  * @example const ck = readCheckpoint('runs/a/last'); ck.state.step
  */
 export function readCheckpoint(dir: string): LoadedCheckpoint {
+  const m = readCheckpointModel(dir);
+  return { ...m, optimizer: readFileSync(join(m.dir, 'optimizer.bin')) };
+}
+
+/**
+ * As readCheckpoint, without reading the optimizer state (about twice the weights' size).
+ * @example loadWeights(model, readCheckpointModel('runs/a/best').weights)
+ */
+export function readCheckpointModel(dir: string): CheckpointModel {
   let at = dir;
   if (!existsSync(join(dir, 'state.json'))) {
     const rec = recoverOld(dir);
@@ -173,9 +186,7 @@ export function readCheckpoint(dir: string): LoadedCheckpoint {
   for (const k of ['step', 'epoch', 'batchInEpoch', 'badEvals'] as const) {
     if (!Number.isInteger(state[k]) || state[k] < 0) throw new Error(`${statePath}: field '${k}' is ${JSON.stringify(state[k])}, expected an integer >= 0`);
   }
-  const weights = readSafetensors(join(at, 'weights.safetensors'));
-  const optimizer = readFileSync(join(at, 'optimizer.bin'));
-  return { dir: at, weights, optimizer, state };
+  return { dir: at, weights: readSafetensors(join(at, 'weights.safetensors')), state };
 }
 
 /**

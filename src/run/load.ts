@@ -15,12 +15,12 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { buildModel, type ModelConfig, type RetalignModel } from '../models/index.js';
-import { readCheckpoint, loadWeights } from './checkpoint.js';
+import { readCheckpointModel, loadWeights, type CheckpointModel } from './checkpoint.js';
 import { Tokenizer } from '../data/tokenizer/tokenizer.js';
 import { TabularFeaturizer } from '../data/tabular.js';
 import type { RunConfig } from './config.js';
 import type { Preprocessing } from './preprocessing.js';
-import { parseRunInfo } from './info.js';
+import { parseRunInfo, type RunInfo } from './info.js';
 
 export interface LoadedRun {
   /** Built from modelConfig, with the checkpoint's weights. */
@@ -40,12 +40,30 @@ export interface LoadedRun {
   datasetPath: string;
 }
 
+/** The checkpoint folder a path names (itself, or a run folder's best/, else its last/), or null. */
+function findCheckpointDir(path: string): string | null {
+  const dir = resolve(path);
+  for (const sub of ['', 'best', 'last']) if (existsSync(join(dir, sub, 'state.json'))) return join(dir, sub);
+  return null;
+}
+
 /** The checkpoint folder a path names: itself, or a run folder's best/, else its last/. */
 export function checkpointDirOf(path: string): string {
-  const dir = resolve(path);
-  if (existsSync(join(dir, 'state.json'))) return dir;
-  for (const sub of ['best', 'last']) if (existsSync(join(dir, sub, 'state.json'))) return join(dir, sub);
-  throw new Error(`${path}: not a checkpoint (no state.json here, nor in best/ or last/)`);
+  const dir = findCheckpointDir(path);
+  if (dir === null) throw new Error(`${path}: not a checkpoint (no state.json here, nor in best/ or last/)`);
+  return dir;
+}
+
+/** True when a path is a retalign checkpoint or run folder (what checkpointDirOf accepts). */
+export function isRunFolder(path: string): boolean {
+  return findCheckpointDir(path) !== null;
+}
+
+/** A checkpoint's weights and its validated run record (info.ts); the optimizer state is not read. */
+function openCheckpoint(path: string): { dir: string; ck: CheckpointModel; info: RunInfo } {
+  const dir = checkpointDirOf(path);
+  const ck = readCheckpointModel(dir);
+  return { dir, ck, info: parseRunInfo(ck.state.extras, join(ck.dir, 'state.json')) };
 }
 
 /**
@@ -54,9 +72,7 @@ export function checkpointDirOf(path: string): string {
  * not fit the model config.
  */
 export function loadRun(path: string): LoadedRun {
-  const dir = checkpointDirOf(path);
-  const ck = readCheckpoint(dir);
-  const info = parseRunInfo(ck.state.extras, join(ck.dir, 'state.json'));
+  const { dir, ck, info } = openCheckpoint(path);
   const pre = info.preprocessing;
   const tabDim = pre.tabular === null ? 0 : TabularFeaturizer.fromJSON(pre.tabular).dim;
   const model = buildModel(info.modelConfig, { vocabSize: pre.tokenizer.vocab.length, tabularDim: Math.max(tabDim, 1), specialIds: Tokenizer.fromJSON(pre.tokenizer) });
@@ -68,12 +84,6 @@ export function loadRun(path: string): LoadedRun {
   };
 }
 
-/** True when a path is a retalign checkpoint or run folder (state.json in it, or in its best/ or last/). */
-export function isRunFolder(path: string): boolean {
-  const dir = resolve(path);
-  return ['', 'best', 'last'].some((sub) => existsSync(join(dir, sub, 'state.json')));
-}
-
 /**
  * Starts a model's image tower from another retalign run's (a checkpoint folder, or a run folder: its
  * best, else its last): e.g. a tower trained on a large synthetic twin as the start of a run on a user's
@@ -83,9 +93,7 @@ export function isRunFolder(path: string): boolean {
  * @example loadImageTowerFromRun(model, 'runs/twin-3000/best') // '124 image tensors from runs/twin-3000/best (step 900)'
  */
 export function loadImageTowerFromRun(model: RetalignModel, path: string): string {
-  const dir = checkpointDirOf(path);
-  const ck = readCheckpoint(dir);
-  const info = parseRunInfo(ck.state.extras, join(ck.dir, 'state.json'));
+  const { dir, ck, info } = openCheckpoint(path);
   const there = info.modelConfig.image as Record<string, unknown>;
   const here = model.config.image as Record<string, unknown>;
   const differ = [...new Set([...Object.keys(there), ...Object.keys(here)])].filter((k) => JSON.stringify(there[k]) !== JSON.stringify(here[k]));
