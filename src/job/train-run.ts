@@ -369,7 +369,7 @@ async function trainLocked(cfg: RunConfig, o: TrainRunOptions & { out: string; r
       minLrRatio: cfg.train.minLrRatio, weightDecay: cfg.train.weightDecay, clipGradNorm: cfg.train.clipGradNorm, clipScope: cfg.train.clipScope,
       accumSteps: cfg.train.accumSteps, modalityDropout: caps.modalityDropout ? cfg.train.modalityDropout : { image: 0, text: 0, tabular: 0 },
       imageOnlyShare: caps.modalityDropout ? cfg.train.imageOnlyShare : 0,
-      maeMaskRatio: cfg.loss.maeMaskRatio, mlmProb: cfg.loss.mlmProb, reconFraction: cfg.loss.reconFraction, evalEvery: valItems.length > 0 ? cfg.train.evalEvery : 0,
+      ema: cfg.train.ema, maeMaskRatio: cfg.loss.maeMaskRatio, mlmProb: cfg.loss.mlmProb, reconFraction: cfg.loss.reconFraction, evalEvery: valItems.length > 0 ? cfg.train.evalEvery : 0,
       earlyStop: valItems.length > 0 ? { metric: caps.selectBy, mode: 'max', patience: cfg.train.patience } : null,
       checkpointEvery: cfg.train.checkpointEvery ?? cfg.train.evalEvery, logEvery: cfg.train.logEvery,
       precision: cfg.train.precision, progress: o.progress ?? 'auto',

@@ -1,6 +1,8 @@
 /**
  * Training checkpoints: a folder with
- *   weights.safetensors  the model's named parameters (keys = namedParameters names)
+ *   weights.safetensors  the model's named parameters (keys = namedParameters names): the weights
+ *                        inference uses (with train.ema on, the moving average)
+ *   train-weights.safetensors  only with train.ema on: the live weights training goes on from
  *   optimizer.bin        AdamW.saveState() bytes (step counts and moments)
  *   state.json           loop position, best metric, RNG states, resolved configs, caller extras
  *                        (tokenizer vocab, tabular statistics, image statistics: preprocessing
@@ -26,6 +28,9 @@ import type { ObjectiveConfig } from '../losses/index.js';
 export const CHECKPOINT_FORMAT = 'retalign-checkpoint/1';
 
 /** Best validation value so far (for `best` selection and early stopping). */
+/** The live weights beside a moving average (train.ema). */
+const TRAIN_WEIGHTS = 'train-weights.safetensors';
+
 export interface BestState {
   metric: string;
   mode: 'max' | 'min';
@@ -68,6 +73,8 @@ export interface CheckpointState extends LoopPosition {
 
 export interface CheckpointContent {
   weights: Map<string, Tensor>;
+  /** The live training weights when `weights` is their moving average (train.ema); absent otherwise. */
+  trainWeights?: Map<string, Tensor>;
   optimizer: Uint8Array;
   state: CheckpointState;
 }
@@ -82,6 +89,8 @@ export interface CheckpointModel {
 
 export interface LoadedCheckpoint extends CheckpointModel {
   optimizer: Buffer;
+  /** The live training weights of a run with train.ema on (train-weights.safetensors); absent otherwise. */
+  trainWeights?: Map<string, RawTensor>;
 }
 
 function writeFileDurable(path: string, data: Uint8Array | string): void {
@@ -121,9 +130,10 @@ export function saveCheckpoint(dir: string, c: CheckpointContent): void {
   mkdirSync(tmp, { recursive: true });
   let movedOld = false;
   try {
-    const raw = new Map<string, RawTensor>();
-    for (const [k, t] of c.weights) raw.set(k, toRaw(t));
-    writeSafetensors(join(tmp, 'weights.safetensors'), raw, { format: 'pt', model: c.state.model, step: String(c.state.step) });
+    const meta = { format: 'pt', model: c.state.model, step: String(c.state.step) };
+    const raw = (w: Map<string, Tensor>): Map<string, RawTensor> => new Map([...w].map(([k, t]) => [k, toRaw(t)]));
+    writeSafetensors(join(tmp, 'weights.safetensors'), raw(c.weights), meta);
+    if (c.trainWeights !== undefined) writeSafetensors(join(tmp, TRAIN_WEIGHTS), raw(c.trainWeights), meta);
     writeFileDurable(join(tmp, 'optimizer.bin'), c.optimizer);
     writeFileDurable(join(tmp, 'state.json'), `${JSON.stringify(c.state, null, 1)}\n`);
     fsyncDir(tmp);
@@ -160,7 +170,8 @@ function recoverOld(dir: string): string | null {
  */
 export function readCheckpoint(dir: string): LoadedCheckpoint {
   const m = readCheckpointModel(dir);
-  return { ...m, optimizer: readFileSync(join(m.dir, 'optimizer.bin')) };
+  const live = join(m.dir, TRAIN_WEIGHTS);
+  return { ...m, optimizer: readFileSync(join(m.dir, 'optimizer.bin')), ...(existsSync(live) ? { trainWeights: readSafetensors(live) } : {}) };
 }
 
 /**

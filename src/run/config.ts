@@ -128,6 +128,8 @@ export const RunConfigSchema = Type.Object({
     gradeBatchShare: probability(0, 'Share of training batches drawn from one ICDR grade (hard negatives for the contrastive losses: within ' +
       'a grade only what else the note says tells the photos apart); 0 = every batch shuffled across grades.'),
     imageOnlyShare: probability(0.25, 'Probability that a training sample shows the fusion its photo alone (before the per-modality draws).'),
+    ema: probability(0, 'Decay of an exponential moving average of the weights, updated every optimizer step (ramped up over the first ' +
+      'steps); validation, the `best` checkpoint and every consumer of a checkpoint (eval, index, serve) use the average. 0 = off.'),
     seed: int(0, 1, 'Seeds libtorch (initial weights, dropout, masks) and the data streams (epoch order, flips, modality dropout).'),
     device: Type.Union([Type.Literal('cpu'), Type.Literal('cuda'), Type.TemplateLiteral('cuda:${number}')], {
       default: 'cpu', expected: "'cpu', 'cuda' or 'cuda:N'", description: 'Where training runs (CUDA needs a CUDA build of libtorch).',

@@ -29,6 +29,7 @@ import { CHECKPOINT_FORMAT, loadWeights, readCheckpoint, saveCheckpoint, type Be
 import { MetricsLog, createProgress, type Progress } from './progress.js';
 import { clipGradNormByModule, moduleGradNorms } from './grad-norms.js';
 import type { DataParallel } from './distributed.js';
+import { WeightEma } from './ema.js';
 
 /** Where training batches come from (data loading and collation are the caller's). */
 export interface BatchSource {
@@ -115,7 +116,8 @@ const RESUME_MAY_CHANGE = ['epochs', 'maxSteps', 'evalEvery', 'checkpointEvery',
  * Trains `model`; resolves when done (steps exhausted or early stop), rejects on errors.
  * The stages, in the order they run: setUp, resumeOrStart, beginRun, then runEpoch until the steps
  * are done (microStep per batch, optimizerStep and logStep every accumSteps micro-batches,
- * validate and save on their schedules), then a final validation and checkpoint.
+ * validate and save on their schedules), then a final validation and checkpoint. With train.ema on,
+ * the model ends holding the moving average (what the last checkpoint hands to inference).
  */
 export async function train(args: TrainArgs): Promise<TrainResult> {
   const setup = setUp(args);
@@ -130,6 +132,10 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     throw e;
   } finally {
     run.progress.stop();
+  }
+  if (run.ema !== null) {
+    run.ema.applyTo(run.named); // the model ends as its last checkpoint's weights.safetensors: the average
+    run.ema.dispose();
   }
   return { step: pos.step, epoch: pos.epoch, stoppedEarly: pos.stoppedEarly, best: pos.best, lastCheckpoint: run.lastDir, bestCheckpoint: run.bestSaved };
 }
@@ -162,6 +168,8 @@ interface Setup {
 /** Where a run starts: the loop position and the checkpoints already written. */
 interface Start {
   pos: LoopPosition;
+  /** The moving average of the weights (cfg.ema > 0), null when off. */
+  ema: WeightEma | null;
   /** The newest `last` checkpoint (named by a NonFiniteLossError), null before the first. */
   lastGood: string | null;
   bestSaved: string | null;
@@ -214,11 +222,18 @@ function resumeOrStart(s: Setup, resume: TrainArgs['resume']): Start {
     // Other ranks draw their own libtorch streams (dropout, masks); parameters come from rank 0.
     manualSeed(s.dist === null || s.dist.isMain ? s.cfg.seed : s.cfg.seed + 7919 * s.dist.rank);
     s.dist?.broadcastParameters(s.named.values());
-    return { pos: { step: 0, epoch: 0, batchInEpoch: 0, best: null, badEvals: 0, stoppedEarly: false }, lastGood: null, bestSaved: null };
+    return { pos: { step: 0, epoch: 0, batchInEpoch: 0, best: null, badEvals: 0, stoppedEarly: false }, ema: s.cfg.ema > 0 ? new WeightEma(s.named, s.cfg.ema) : null,
+      lastGood: null, bestSaved: null };
   }
   const ck = readCheckpoint(resume === true ? s.lastDir : resume);
   checkResumable(s, ck);
+  // With an average, weights.safetensors holds it and train-weights.safetensors the live weights.
   loadWeights(s.model, ck.weights, ck.dir);
+  const ema = s.cfg.ema > 0 ? new WeightEma(s.named, s.cfg.ema) : null;
+  if (ema !== null) {
+    if (ck.trainWeights === undefined) throw new Error(`resume: ${ck.dir} has no train-weights.safetensors (the live weights of a run with train.ema on)`);
+    loadWeights(s.model, ck.trainWeights, `${ck.dir}/train-weights.safetensors`);
+  }
   s.opt.loadState(ck.optimizer);
   const rng = s.dist === null || s.dist.isMain ? ck.state.torchRng : ck.state.dist?.torchRng[s.dist.rank];
   if (rng === undefined) throw new Error(`resume: ${ck.dir}/state.json holds no libtorch RNG state for rank ${s.dist?.rank}`);
@@ -226,6 +241,7 @@ function resumeOrStart(s: Setup, resume: TrainArgs['resume']): Start {
   const st = ck.state;
   return {
     pos: { step: st.step, epoch: st.epoch, batchInEpoch: st.batchInEpoch, best: st.best, badEvals: st.badEvals, stoppedEarly: st.stoppedEarly },
+    ema,
     lastGood: ck.dir,
     bestSaved: existsSync(join(s.bestDir, 'state.json')) ? s.bestDir : null,
   };
@@ -370,6 +386,7 @@ async function optimizerStep(run: Run, seen: number): Promise<{ lr: number; grad
   opt.step();
   opt.zeroGrad();
   pos.step++;
+  run.ema?.update(run.named, pos.step);
   // Give the event loop a turn every step: V8 frees ArrayBuffer backing stores and runs
   // Node-API finalizers from tasks on the loop; a loop that never yields (a synchronous
   // batch source) grows RSS by hundreds of MB per step although no tensor leaks.
@@ -418,7 +435,8 @@ async function validate(run: Run): Promise<boolean> {
   if (valEval === undefined) return false;
   run.lastEvalStep = pos.step;
   const rng = getRngState();
-  const metrics = await valEval({ step: pos.step, epoch: pos.epoch });
+  const ctx = { step: pos.step, epoch: pos.epoch };
+  const metrics = run.ema === null ? await valEval(ctx) : await run.ema.with(run.named, () => valEval(ctx));
   setRngState(rng);
   let improved = false;
   const es = run.cfg.earlyStop;
@@ -451,7 +469,8 @@ async function save(run: Run, kind: 'last' | 'best'): Promise<void> {
     return;
   }
   saveCheckpoint(dir, {
-    weights: run.named,
+    weights: run.ema?.shadow ?? run.named,
+    ...(run.ema === null ? {} : { trainWeights: run.named }),
     optimizer: run.opt.saveState(),
     state: {
       format: CHECKPOINT_FORMAT, model: run.model.name, ...pos,
