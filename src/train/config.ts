@@ -44,12 +44,9 @@ export const TrainConfigSchema = Type.Object({
   maeMaskRatio: probability(0.75, "MAE: fraction of patches masked (used when the objective's mae weight is not 0)."),
   reconFraction: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1, description: 'Fraction of each batch the MAE and MLM side passes run on (ForwardOptions.reconFraction).' }),
   mlmProb: probability(0.15, "MLM: probability a token is selected (used when the objective's mlm weight is not 0)."),
-  ema: Type.Number({
-    minimum: 0, exclusiveMaximum: 1, default: 0,
-    description: 'Decay of an exponential moving average of the weights (ema.ts), updated after every optimizer step; validation, ' +
-      '`best` and the weights a checkpoint hands to inference are the average (training goes on from the live weights, saved beside it ' +
-      'for a resume). 0 = off.',
-  }),
+  ema: probability(0, 'Decay of an exponential moving average of the weights (ema.ts), updated after every optimizer step; validation, ' +
+    '`best` and the weights a checkpoint hands to inference are the average (training goes on from the live weights, saved beside it ' +
+    'for a resume). 0 = off.'),
   evalEvery: Type.Integer({ minimum: 0, default: 0, description: 'Validate every this many optimizer steps; 0 = only at the end.' }),
   earlyStop: orNull(EarlyStopConfigSchema, { default: null, description: 'Best-checkpoint selection and early stopping; null = no `best` checkpoint.' }),
   checkpointEvery: Type.Integer({ minimum: 0, default: 0, description: 'Write the `last` checkpoint every this many steps; 0 = only at the end.' }),

@@ -127,15 +127,13 @@ export async function train(args: TrainArgs): Promise<TrainResult> {
     while (pos.step < run.totalSteps && !pos.stoppedEarly) await runEpoch(run);
     if (run.lastEvalStep !== pos.step) await validate(run); // the final validation (its patience verdict no longer matters)
     if (run.lastSavedStep !== pos.step) await save(run, 'last');
+    run.ema?.applyTo(run.named); // the model ends as its last checkpoint's weights.safetensors: the average
   } catch (e) {
     if (e instanceof NonFiniteLossError) run.log.write({ type: 'error', step: e.step, part: e.part, value: String(e.value), message: e.message });
     throw e;
   } finally {
     run.progress.stop();
-  }
-  if (run.ema !== null) {
-    run.ema.applyTo(run.named); // the model ends as its last checkpoint's weights.safetensors: the average
-    run.ema.dispose();
+    run.ema?.dispose(); // also when training fails: the shadow copies are not left behind
   }
   return { step: pos.step, epoch: pos.epoch, stoppedEarly: pos.stoppedEarly, best: pos.best, lastCheckpoint: run.lastDir, bestCheckpoint: run.bestSaved };
 }
