@@ -15,6 +15,7 @@ import { describe, literals, orNull, resolveSchema, section, Type, type SameType
 import type { Architecture } from '../models/index.js';
 import { lossWeightsSchema } from '../losses/index.js';
 import { modalityDropoutSchema } from '../config/modality-dropout.js';
+import { lrScaleSchema } from '../config/lr-scale.js';
 import type { Device } from '../tensor/index.js';
 
 const int = (min: number, d: number, description: string) => Type.Integer({ minimum: min, default: d, description });
@@ -110,6 +111,7 @@ export const RunConfigSchema = Type.Object({
         'a large text gradient then no longer shrinks the image tower\'s step).',
     }),
     accumSteps: int(1, 1, 'Micro-batches per optimizer step (gradient accumulation).'),
+    lrScale: lrScaleSchema(),
     evalEvery: int(0, 100, 'Validate (and keep the best checkpoint) every this many steps; 0 = only at the end.'),
     checkpointEvery: orNull(Type.Integer({ minimum: 0 }), {
       default: null, description: 'Write the `last` checkpoint every this many steps; 0 = only at the end; null = every train.evalEvery steps.',

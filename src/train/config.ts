@@ -9,8 +9,9 @@
 import type { Modality } from '../models/types.js';
 import { literals, orNull, resolveSchema, section, Type, type DeepPartial, type Static } from '../config/schema.js';
 import { modalityDropoutSchema } from '../config/modality-dropout.js';
+import { lrScaleSchema } from '../config/lr-scale.js';
 
-export { modalityDropoutSchema };
+export { modalityDropoutSchema, lrScaleSchema };
 
 const probability = (d: number, description: string) => Type.Number({ minimum: 0, exclusiveMaximum: 1, default: d, description });
 
@@ -39,6 +40,7 @@ export const TrainConfigSchema = Type.Object({
       "('module': image, text, tabular, fusion, each head...), so that a large text gradient does not shrink the image tower's step.",
   }),
   accumSteps: Type.Integer({ minimum: 1, default: 1, description: 'Micro-batches per optimizer step (gradient accumulation).' }),
+  lrScale: lrScaleSchema(),
   modalityDropout: modalityDropoutSchema({ image: 0, text: 0, tabular: 0 }),
   imageOnlyShare: probability(0, 'Per sample, the probability that it presents only its image to the fusion (before the per-modality draws).'),
   maeMaskRatio: probability(0.75, "MAE: fraction of patches masked (used when the objective's mae weight is not 0)."),

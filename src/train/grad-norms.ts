@@ -8,6 +8,7 @@
  *   clipGradNormByModule(model.namedParameters(), 1) // each module's gradient norm at most 1
  */
 import { clipGradNorm, tidy, type Tensor } from '../tensor/index.js';
+import { topModule } from './param-groups.js';
 
 /**
  * Global gradient L2 norm per top-level module (the first segment of the parameter name: image,
@@ -34,7 +35,7 @@ export function moduleGradNorms(named: ReadonlyMap<string, Tensor>): Record<stri
 function moduleGroups(named: ReadonlyMap<string, Tensor>): Map<string, Tensor[]> {
   const groups = new Map<string, Tensor[]>();
   for (const [name, p] of named) {
-    const key = name.split('.')[0] as string;
+    const key = topModule(name);
     const g = groups.get(key);
     if (g === undefined) groups.set(key, [p]);
     else g.push(p);

@@ -191,7 +191,7 @@ function setUp(args: TrainArgs): Setup {
   const cfg: TrainConfig = resolveTrainConfig(args.config);
   const bpe = source.batchesPerEpoch;
   if (!Number.isInteger(bpe) || bpe < 1) throw new Error(`train: BatchSource.batchesPerEpoch must be an integer >= 1, got ${bpe}`);
-  const grouping = paramGroups(model, cfg.weightDecay);
+  const grouping = paramGroups(model, cfg.weightDecay, cfg.lrScale);
   checkPrecision(cfg.precision, grouping.params);
   const autocast = autocastDevice(cfg.precision, grouping.params);
   const named = model.namedParameters();
@@ -375,7 +375,7 @@ function clipGradients(run: Run, maxNorm: number): number {
 async function optimizerStep(run: Run, seen: number): Promise<{ lr: number; gradNorm: number; gradNorms: Record<string, number> | null }> {
   const { cfg, pos, opt } = run;
   const lr = lrAt(pos.step, run.schedule);
-  opt.setLr(lr);
+  run.grouping.lrScales.forEach((k, i) => opt.setLr(lr * k, i));
   run.dist?.syncGradients(run.grouping.params); // the mean over ranks: every rank takes the same step
   const logging = (pos.step + 1) % cfg.logEvery === 0 || pos.step + 1 === run.totalSteps;
   const gradNorms = logging ? moduleGradNorms(run.named) : null; // before clipping: where the gradient goes

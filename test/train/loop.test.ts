@@ -246,3 +246,27 @@ test("clipScope 'module': each top-level module's gradient is clipped on its own
   clipGradNormByModule(small, 1);
   assert.deepEqual((small.get('heads.w') as Tensor).grad?.toNumbers().map((v) => Math.round(v * 1e4) / 1e4), [0.3, 0.4]);
 });
+
+test('lrScale: a module at 2x takes twice the step, at 0 stays put; the others step as without it', async () => {
+  const samples = makeSamples(8, 9);
+  const objective = new Objective();
+  // One optimizer step (one batch, no warmup): AdamW's first update is lr * (sign-like Adam term + decay), linear in lr.
+  const cfg: TrainConfigInput = { ...base, epochs: 1, lr: 1e-2, weightDecay: 0.1, warmupSteps: 0 };
+  const run = async (lrScale: Record<string, number>): Promise<Map<string, Float32Array>> => {
+    const m = new TinyModel(7);
+    const out = tmp();
+    await train({ model: m, objective, trainBatches: new ArraySource(samples, 8, false), config: { ...cfg, lrScale }, out });
+    rmSync(out, { recursive: true, force: true });
+    return m.snapshot();
+  };
+  const init = new TinyModel(7).snapshot();
+  const plain = await run({});
+  const scaled = await run({ image: 2, text: 0 });
+  for (const [k, w0] of init) {
+    const d1 = (plain.get(k) as Float32Array).map((v, i) => v - (w0[i] as number));
+    const d2 = (scaled.get(k) as Float32Array).map((v, i) => v - (w0[i] as number));
+    const want = k.startsWith('image.') ? 2 : k.startsWith('text.') ? 0 : 1;
+    assert.ok(d1.some((v) => v !== 0), `${k} did not move without lrScale`);
+    d2.forEach((v, i) => assert.ok(Math.abs(v - want * (d1[i] as number)) <= 1e-6, `${k}[${i}]: step ${v}, want ${want} x ${d1[i]}`));
+  }
+});

@@ -34,7 +34,24 @@ test('paramGroups: matrices decay; biases, scales and embeddings do not; frozen 
   assert.deepEqual(g.noDecay, ['image.proj.bias', 'text.tokenEmbedding', 'text.proj.bias', 'tabular.proj.bias', 'logitScale', 'mae.decoder.bias', 'mlm.head.bias', 'icdr.head.bias']);
   assert.deepEqual(g.frozen, ['sdrg.head.bias']);
   assert.deepEqual(g.groups.map((x) => [x.params.length, x.weightDecay]), [[7, 0.05], [8, 0]]);
+  assert.deepEqual(g.lrScales, [1, 1]);
   assert.equal(g.params.length, 15);
+}));
+
+test('paramGroups with lrScale: each multiplier its own decay / no-decay pair, in order of first appearance; unknown modules named', () => tidy(() => {
+  const m = new TinyModel(1);
+  const g = paramGroups(m, 0.05, { text: 0.5, image: 2, icdr: 0 });
+  // image.* first (2), then text.* (0.5), then the rest (1), then icdr.* (0); each split by decay.
+  assert.deepEqual(g.lrScales, [2, 2, 0.5, 0.5, 1, 1, 0, 0]);
+  assert.deepEqual(g.groups.map((x) => [x.params.length, x.weightDecay]),
+    [[1, 0.05], [1, 0], [1, 0.05], [2, 0], [4, 0.05], [5, 0], [1, 0.05], [1, 0]]);
+  const named = m.namedParameters();
+  assert.ok(g.groups[0]!.params[0] === named.get('image.proj.weight') && g.groups[7]!.params[0] === named.get('icdr.head.bias'));
+  assert.equal(g.params.length, 16);
+  assert.throws(() => paramGroups(m, 0.05, { imgae: 2 }), /train\.lrScale: model 'tiny-test' has no module 'imgae'; its modules: image, text, tabular, logitScale, mae, mlm, icdr, sdrg$/);
+  assert.throws(() => paramGroups(m, 0.05, { image: Number.NaN }), /train\.lrScale\.image must be a finite number >= 0, got NaN/);
+  assert.throws(() => resolveTrainConfig({ lrScale: { image: -1 } }), /'lrScale\.image' must be a number >= 0, got -1/);
+  assert.deepEqual(resolveTrainConfig({ lrScale: { image: 2 } }).lrScale, { image: 2 });
 }));
 
 test('resolveTrainConfig: defaults, unknown keys and bad values named', () => {
