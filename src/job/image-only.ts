@@ -89,7 +89,8 @@ export async function trainImageOnly(cfg: RunConfig, o: ImageOnlyOptions): Promi
       config: {
         seed: cfg.train.seed, epochs: Math.ceil(steps / source.batchesPerEpoch), maxSteps: steps, lr: cfg.train.lr,
         warmupSteps: cfg.train.warmupSteps, minLrRatio: cfg.train.minLrRatio, weightDecay: cfg.train.weightDecay,
-        clipGradNorm: cfg.train.clipGradNorm, evalEvery: Math.max(1, Math.round(steps / (o.evals ?? 6))), logEvery: 10, progress: 'off',
+        clipGradNorm: cfg.train.clipGradNorm, clipScope: cfg.train.clipScope, lrScale: cfg.train.lrScale,
+        evalEvery: Math.max(1, Math.round(steps / (o.evals ?? 6))), logEvery: 10, progress: 'off',
         checkpointEvery: 0, earlyStop: null,
       },
     });
