@@ -366,8 +366,8 @@ async function trainLocked(cfg: RunConfig, o: TrainRunOptions & { out: string; r
     ...(dp !== null ? { dist: dp } : {}),
     config: {
       seed: cfg.train.seed, epochs, maxSteps: cfg.train.steps, lr: cfg.train.lr, warmupSteps: cfg.train.warmupSteps,
-      minLrRatio: cfg.train.minLrRatio, weightDecay: cfg.train.weightDecay, clipGradNorm: cfg.train.clipGradNorm, clipScope: cfg.train.clipScope,
-      lrScale: cfg.train.lrScale, accumSteps: cfg.train.accumSteps, modalityDropout: caps.modalityDropout ? cfg.train.modalityDropout : { image: 0, text: 0, tabular: 0 },
+      minLrRatio: cfg.train.minLrRatio, lrScale: cfg.train.lrScale, weightDecay: cfg.train.weightDecay, clipGradNorm: cfg.train.clipGradNorm,
+      clipScope: cfg.train.clipScope, accumSteps: cfg.train.accumSteps, modalityDropout: caps.modalityDropout ? cfg.train.modalityDropout : { image: 0, text: 0, tabular: 0 },
       imageOnlyShare: caps.modalityDropout ? cfg.train.imageOnlyShare : 0,
       ema: cfg.train.ema, maeMaskRatio: cfg.loss.maeMaskRatio, mlmProb: cfg.loss.mlmProb, reconFraction: cfg.loss.reconFraction, evalEvery: valItems.length > 0 ? cfg.train.evalEvery : 0,
       earlyStop: valItems.length > 0 ? { metric: caps.selectBy, mode: 'max', patience: cfg.train.patience } : null,

@@ -368,9 +368,10 @@ function clipGradients(run: Run, maxNorm: number): number {
 }
 
 /**
- * The optimizer step on the accumulated gradients: learning rate from the schedule, per-module
- * norms (on logged steps), clipping, a finite check before any parameter changes, then the step;
- * advances the loop position past the `seen` micro-batches of this epoch.
+ * The optimizer step on the accumulated gradients: learning rate from the schedule (times each
+ * parameter group's train.lrScale multiplier), per-module norms (on logged steps), clipping, a
+ * finite check before any parameter changes, then the step; advances the loop position past the
+ * `seen` micro-batches of this epoch.
  */
 async function optimizerStep(run: Run, seen: number): Promise<{ lr: number; gradNorm: number; gradNorms: Record<string, number> | null }> {
   const { cfg, pos, opt } = run;
