@@ -28,7 +28,7 @@ import type { ObjectiveConfig } from '../losses/index.js';
 export const CHECKPOINT_FORMAT = 'retalign-checkpoint/1';
 
 /** The live weights beside a moving average (train.ema). */
-const TRAIN_WEIGHTS = 'train-weights.safetensors';
+export const TRAIN_WEIGHTS = 'train-weights.safetensors';
 
 /** Best validation value so far (for `best` selection and early stopping). */
 export interface BestState {

@@ -25,7 +25,7 @@ import { paramGroups, type ParamGrouping } from './param-groups.js';
 import { applyModalityDropout } from './modality-dropout.js';
 import { epochRng, dropoutRng } from './streams.js';
 import { autocastDevice, checkPrecision, withAutocast } from './precision.js';
-import { CHECKPOINT_FORMAT, loadWeights, readCheckpoint, saveCheckpoint, type BestState, type LoadedCheckpoint, type LoopPosition } from '../run/checkpoint.js';
+import { CHECKPOINT_FORMAT, TRAIN_WEIGHTS, loadWeights, readCheckpoint, saveCheckpoint, type BestState, type LoadedCheckpoint, type LoopPosition } from '../run/checkpoint.js';
 import { MetricsLog, createProgress, type Progress } from './progress.js';
 import { clipGradNormByModule, moduleGradNorms } from './grad-norms.js';
 import type { DataParallel } from './distributed.js';
@@ -220,17 +220,16 @@ function resumeOrStart(s: Setup, resume: TrainArgs['resume']): Start {
     // Other ranks draw their own libtorch streams (dropout, masks); parameters come from rank 0.
     manualSeed(s.dist === null || s.dist.isMain ? s.cfg.seed : s.cfg.seed + 7919 * s.dist.rank);
     s.dist?.broadcastParameters(s.named.values());
-    return { pos: { step: 0, epoch: 0, batchInEpoch: 0, best: null, badEvals: 0, stoppedEarly: false }, ema: s.cfg.ema > 0 ? new WeightEma(s.named, s.cfg.ema) : null,
-      lastGood: null, bestSaved: null };
+    return { pos: { step: 0, epoch: 0, batchInEpoch: 0, best: null, badEvals: 0, stoppedEarly: false }, ema: startEma(s), lastGood: null, bestSaved: null };
   }
   const ck = readCheckpoint(resume === true ? s.lastDir : resume);
   checkResumable(s, ck);
   // With an average, weights.safetensors holds it and train-weights.safetensors the live weights.
   loadWeights(s.model, ck.weights, ck.dir);
-  const ema = s.cfg.ema > 0 ? new WeightEma(s.named, s.cfg.ema) : null;
+  const ema = startEma(s); // from the average just loaded
   if (ema !== null) {
-    if (ck.trainWeights === undefined) throw new Error(`resume: ${ck.dir} has no train-weights.safetensors (the live weights of a run with train.ema on)`);
-    loadWeights(s.model, ck.trainWeights, `${ck.dir}/train-weights.safetensors`);
+    if (ck.trainWeights === undefined) throw new Error(`resume: ${ck.dir} has no ${TRAIN_WEIGHTS} (the live weights of a run with train.ema on)`);
+    loadWeights(s.model, ck.trainWeights, join(ck.dir, TRAIN_WEIGHTS));
   }
   s.opt.loadState(ck.optimizer);
   const rng = s.dist === null || s.dist.isMain ? ck.state.torchRng : ck.state.dist?.torchRng[s.dist.rank];
@@ -243,6 +242,11 @@ function resumeOrStart(s: Setup, resume: TrainArgs['resume']): Start {
     lastGood: ck.dir,
     bestSaved: existsSync(join(s.bestDir, 'state.json')) ? s.bestDir : null,
   };
+}
+
+/** The moving average of the weights (train.ema > 0), starting at the model's present weights; null when off. */
+function startEma(s: Setup): WeightEma | null {
+  return s.cfg.ema > 0 ? new WeightEma(s.named, s.cfg.ema) : null;
 }
 
 /** A checkpoint continues this run only if the model, the objective and every key outside RESUME_MAY_CHANGE match. */
